@@ -1,0 +1,11 @@
+#pragma once
+// Each subcommand of the dsoffload tool lives in its own file and adds itself
+// to the application here. A subcommand reports a user error by throwing
+// dso::Error; main prints it as one line and exits with status 2.
+#include <CLI/CLI.hpp>
+
+namespace dso::cli {
+
+
+
+}  // namespace dso::cli

@@ -1,0 +1,22 @@
+#include <cstdio>
+#include <exception>
+
+#include "cli/commands.h"
+#include "core/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"dsoffload: long-context decoding with Double Sparsity and a host-memory KV cache"};
+  app.require_subcommand(1);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const dso::Error& e) {
+    std::fprintf(stderr, "dsoffload: error: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "dsoffload: internal error: %s\n", e.what());
+    return 3;
+  }
+  return 0;
+}

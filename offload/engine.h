@@ -1,0 +1,93 @@
+#pragma once
+// The public embedding API: one attention engine per model, holding the K/V
+// cache of `batch` sequences and running one policy over it. A model runner
+// calls it once per layer and decode step; it knows nothing of the runner.
+//
+// Tensors are raw pointers in the backend's memory (host for Backend::cpu,
+// device for Backend::cuda), of the config's dtype, row-major:
+//   q, out:        [batch][q_heads][head_dim]   (q after RoPE)
+//   k_new, v_new:  [batch][kv_heads][head_dim]  (k after RoPE)
+// On the cuda backend work is ordered on the engine's stream (set_stream).
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <cuda_runtime_api.h>
+
+#include "core/dtype.h"
+#include "core/label_channels.h"
+#include "core/shape.h"
+
+namespace dso {
+
+enum class Policy { dense_gpu, ds_gpu, flexgen, ds_offload, ds_offload_sync };
+enum class Backend { cpu, cuda };
+
+std::string_view policy_name(Policy p);
+Policy parse_policy(std::string_view name);  // throws dso::Error naming the choices
+bool keeps_kv_on_host(Policy p);             // flexgen, ds_offload, ds_offload_sync
+bool is_sparse(Policy p);                    // every policy but dense_gpu and flexgen
+
+struct EngineConfig {
+  AttentionShape shape;
+  DType dtype = DType::f16;
+  Policy policy = Policy::ds_offload;
+  Backend backend = Backend::cpu;
+  int batch = 1;
+  std::int64_t capacity = 0;  // tokens per sequence, fixed at creation
+  TokenBudget budget;         // budget.k = 0 with k_fraction > 0: k = k_fraction * context, per step
+  double k_fraction = 0.0;
+  LabelChannels channels;             // needed by the sparse policies
+  std::vector<int> sync_layers{0};    // ds_offload: layers that select with their true query
+};
+
+// What a configuration needs, computed before anything is allocated.
+struct MemoryPlan {
+  std::int64_t host_bytes = 0;
+  std::int64_t gpu_bytes = 0;
+};
+
+// Counters since the last reset_stats(); times are wall-clock on the host for
+// the cpu backend and CUDA-event times for the cuda backend.
+struct StepStats {
+  std::int64_t steps = 0;            // decode calls of the last layer
+  std::int64_t h2d_bytes = 0;        // bytes that crossed (or, on cpu, would cross) PCIe host to device
+  std::int64_t tokens_selected = 0;  // tokens attended, summed over layers, sequences and KV heads
+  double ms_select = 0;              // label scoring and top-k
+  double ms_fetch = 0;               // moving K/V to where attention reads it
+  double ms_attend = 0;              // attention itself
+};
+
+class Engine {
+ public:
+  // Validates the configuration and checks that its MemoryPlan fits the host
+  // and the GPU before allocating; throws dso::Error saying what is needed and
+  // what is available otherwise.
+  static std::unique_ptr<Engine> create(const EngineConfig& config);
+  static MemoryPlan plan(const EngineConfig& config);
+
+  virtual ~Engine() = default;
+  virtual const EngineConfig& config() const = 0;
+
+  // Appends `count` tokens of one sequence at one layer (prefill, or a
+  // synthetic fill): k, v are [count][kv_heads][head_dim]. A layer's tokens
+  // are visible to decode once appended. Throws, appending nothing, past capacity.
+  virtual void prefill(int layer, int sequence, const void* k, const void* v, std::int64_t count) = 0;
+
+  // One decode step of one layer for every sequence: appends k_new/v_new and
+  // writes the attention output of q over the cache (the new token included).
+  // q_next is the speculative query of layer+1 (ds_offload), else null.
+  virtual void decode(int layer, const void* q, const void* k_new, const void* v_new, const void* q_next,
+                      void* out) = 0;
+
+  // Tokens cached for a sequence at a layer.
+  virtual std::int64_t length(int sequence, int layer) const = 0;
+
+  virtual void set_stream(cudaStream_t stream) = 0;
+  virtual const StepStats& stats() const = 0;
+  virtual void reset_stats() = 0;
+};
+
+}  // namespace dso
