@@ -6,6 +6,6 @@
 
 namespace dso::cli {
 
-
+void add_inspect_config(CLI::App& app);
 
 }  // namespace dso::cli

@@ -1,0 +1,213 @@
+#include "calibration/channel_config.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace dso::calibration {
+
+namespace {
+
+using Json = nlohmann::json;
+using HeadLists = std::vector<std::vector<int>>;
+
+constexpr std::string_view layer_prefix = "model.layers.";
+constexpr std::string_view attention_prefix = "self_attn.";
+
+struct LayerKey {
+  int layer;
+  std::string projection;
+};
+
+// "model.layers.{i}.{rest}"; keys of any other form belong to other tools.
+std::optional<LayerKey> parse_key(std::string_view key, std::string_view source) {
+  if (!key.starts_with(layer_prefix)) return std::nullopt;
+  std::string_view rest = key.substr(layer_prefix.size());
+  const std::size_t dot = rest.find('.');
+  if (dot == 0 || dot == std::string_view::npos || dot + 1 == rest.size()) return std::nullopt;
+  const std::string_view digits = rest.substr(0, dot);
+  for (char ch : digits)
+    if (ch < '0' || ch > '9') return std::nullopt;
+  require(digits.size() <= 6, source, ": layer index of key ", key, " is too large");
+  std::string_view projection = rest.substr(dot + 1);
+  if (projection.starts_with(attention_prefix)) projection.remove_prefix(attention_prefix.size());
+  return LayerKey{std::stoi(std::string(digits)), std::string(projection)};
+}
+
+int parse_channel(const Json& entry, std::string_view key, std::size_t head, std::size_t position,
+                  std::string_view source) {
+  require(entry.is_number_integer(), source, ": ", key, " head ", head, " entry ", position, " is ", entry.dump(),
+          ", not a channel index (a non-negative integer)");
+  if (entry.is_number_unsigned()) {
+    const auto value = entry.get<std::uint64_t>();
+    require(value <= std::uint64_t(INT_MAX), source, ": ", key, " head ", head, " entry ", position, ": channel ",
+            value, " is out of range");
+    return int(value);
+  }
+  const auto value = entry.get<std::int64_t>();
+  require(value >= 0 && value <= INT_MAX, source, ": ", key, " head ", head, " entry ", position, ": channel ", value,
+          " is out of range");
+  return int(value);
+}
+
+HeadLists parse_heads(const Json& value, std::string_view key, std::string_view source) {
+  require(value.is_array() && !value.empty(), source, ": ", key,
+          " must be a non-empty list of per-head channel lists, found ", value.type_name());
+  HeadLists heads;
+  heads.reserve(value.size());
+  for (std::size_t h = 0; h < value.size(); ++h) {
+    const Json& list = value[h];
+    require(list.is_array() && !list.empty(), source, ": ", key, " head ", h,
+            " must be a non-empty list of channel indices, found ", list.type_name());
+    std::vector<int> channels;
+    channels.reserve(list.size());
+    std::map<int, std::size_t> first_seen;
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      const int c = parse_channel(list[i], key, h, i, source);
+      const auto [it, fresh] = first_seen.emplace(c, i);
+      require(fresh, source, ": ", key, " head ", h, ": channel ", c, " repeats (entries ", it->second, " and ", i,
+              ")");
+      channels.push_back(c);
+    }
+    heads.push_back(std::move(channels));
+  }
+  return heads;
+}
+
+std::string key_of(int layer, const std::string& projection) {
+  // Projections without a module path are attention projections.
+  const bool bare = projection.find('.') == std::string::npos;
+  return concat(layer_prefix, layer, ".", bare ? attention_prefix : "", projection);
+}
+
+// Every projection must cover layers 0..layers-1 with one head count and one list length.
+ProjectionOrders assemble(const std::string& projection, const std::map<int, HeadLists>& by_layer, int layers,
+                          std::string_view source) {
+  std::string missing;
+  for (int l = 0; l < layers; ++l)
+    if (!by_layer.count(l)) missing += (missing.empty() ? "" : ", ") + std::to_string(l);
+  require(missing.empty(), source, ": ", projection, " lacks layers ", missing, " (the file has layers up to ",
+          layers - 1, "): missing layers");
+  ProjectionOrders out;
+  for (int l = 0; l < layers; ++l) {
+    const HeadLists& heads = by_layer.at(l);
+    if (l == 0) {
+      out.heads = int(heads.size());
+      out.channels = int(heads[0].size());
+      out.index.reserve(std::size_t(layers) * out.heads * out.channels);
+    }
+    require(int(heads.size()) == out.heads, source, ": ", key_of(l, projection), " has ", heads.size(),
+            " heads, layer 0 has ", out.heads);
+    for (std::size_t h = 0; h < heads.size(); ++h) {
+      require(int(heads[h].size()) == out.channels, source, ": ", key_of(l, projection), " head ", h, " lists ",
+              heads[h].size(), " channels, layer 0 head 0 lists ", out.channels);
+      out.index.insert(out.index.end(), heads[h].begin(), heads[h].end());
+    }
+  }
+  return out;
+}
+
+std::string projection_list(const ChannelConfig& config) {
+  std::string names;
+  for (const auto& [name, orders] : config.projections) names += (names.empty() ? "" : ", ") + name;
+  return names;
+}
+
+}  // namespace
+
+const ProjectionOrders& ChannelConfig::orders(Statistic s) const {
+  const auto it = projections.find(std::string(projection_name(s)));
+  require(it != projections.end(), source, ": channel config has no ", projection_name(s), " lists for statistic ",
+          statistic_name(s), " (it has ", projection_list(*this), ")");
+  return it->second;
+}
+
+ChannelConfig parse_channel_config(std::string_view json_text, std::string_view source) {
+  Json root;
+  try {
+    root = Json::parse(json_text.begin(), json_text.end());
+  } catch (const Json::parse_error& e) {
+    fail(source, ": channel config is not JSON: ", e.what());
+  }
+  require(root.is_object(), source, ": channel config must be a JSON object of projection lists, found ",
+          root.type_name());
+
+  std::map<std::string, std::map<int, HeadLists>> found;
+  int layers = 0;
+  for (const auto& [key, value] : root.items()) {
+    const std::optional<LayerKey> parsed = parse_key(key, source);
+    if (!parsed) continue;
+    auto& by_layer = found[parsed->projection];
+    require(!by_layer.count(parsed->layer), source, ": layer ", parsed->layer, " of ", parsed->projection,
+            " appears under two keys");
+    by_layer.emplace(parsed->layer, parse_heads(value, key, source));
+    layers = std::max(layers, parsed->layer + 1);
+  }
+  require(!found.empty(), source, ": channel config has no model.layers.{i}.* projection lists: missing layers");
+
+  ChannelConfig config{std::string(source), layers, {}};
+  for (const auto& [projection, by_layer] : found)
+    config.projections.emplace(projection, assemble(projection, by_layer, layers, source));
+  return config;
+}
+
+ChannelConfig load_channel_config(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  require(in.good(), "cannot read channel config ", file.string(), ": ", std::strerror(errno));
+  std::ostringstream text;
+  text << in.rdbuf();
+  require(!in.bad(), "cannot read channel config ", file.string());
+  return parse_channel_config(text.str(), file.string());
+}
+
+void validate_channel_config(const ChannelConfig& config, const AttentionShape& shape) {
+  shape.validate();
+  require(config.layers == shape.layers, config.source, ": channel config has ", config.layers,
+          " layers, the model has ", shape.layers);
+  for (Statistic s : all_statistics) {
+    if (!config.has(s)) continue;
+    const ProjectionOrders& orders = config.orders(s);
+    const int heads = heads_of(s, shape);
+    require(orders.heads == heads, config.source, ": ", projection_name(s), " lists ", orders.heads,
+            " heads per layer, the model has ", heads, s == Statistic::k ? " KV heads" : " query heads",
+            ": head-count mismatch");
+    require(orders.channels <= shape.head_dim, config.source, ": ", projection_name(s), " lists ", orders.channels,
+            " channels per head, more than head_dim ", shape.head_dim);
+    for (int l = 0; l < config.layers; ++l)
+      for (int h = 0; h < heads; ++h)
+        for (int c : orders.of(l, h))
+          require(c < shape.head_dim, config.source, ": ", key_of(l, std::string(projection_name(s))), " head ", h,
+                  ": channel ", c, " is out of range for head_dim ", shape.head_dim);
+  }
+}
+
+std::string format_channel_config(const ChannelConfig& config) {
+  nlohmann::ordered_json root = nlohmann::ordered_json::object();
+  for (int l = 0; l < config.layers; ++l)
+    for (const auto& [projection, orders] : config.projections) {
+      auto heads = nlohmann::ordered_json::array();
+      for (int h = 0; h < orders.heads; ++h) {
+        const std::span<const int> channels = orders.of(l, h);
+        heads.push_back(std::vector<int>(channels.begin(), channels.end()));
+      }
+      root[key_of(l, projection)] = std::move(heads);
+    }
+  return root.dump();
+}
+
+void save_channel_config(const ChannelConfig& config, const std::filesystem::path& file) {
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  require(out.good(), "cannot write channel config ", file.string(), ": ", std::strerror(errno));
+  out << format_channel_config(config) << '\n';
+  out.close();
+  require(out.good(), "cannot write channel config ", file.string(), ": ", std::strerror(errno));
+}
+
+}  // namespace dso::calibration
