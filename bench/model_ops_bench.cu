@@ -190,4 +190,3 @@ BENCHMARK_TEMPLATE(BM_Matmul, BFloat16)->Apply(matmul_shapes);
 }  // namespace
 }  // namespace dso
 
-BENCHMARK_MAIN();
