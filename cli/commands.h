@@ -6,6 +6,6 @@
 
 namespace dso::cli {
 
-
+void add_bench(CLI::App& app);
 
 }  // namespace dso::cli
