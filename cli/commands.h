@@ -7,5 +7,6 @@
 namespace dso::cli {
 
 void add_inspect_config(CLI::App& app);
+void add_bench(CLI::App& app);
 
 }  // namespace dso::cli

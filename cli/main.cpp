@@ -8,6 +8,7 @@ int main(int argc, char** argv) {
   CLI::App app{"dsoffload: long-context decoding with Double Sparsity and a host-memory KV cache"};
   app.require_subcommand(1);
   dso::cli::add_inspect_config(app);
+  dso::cli::add_bench(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

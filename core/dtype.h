@@ -90,6 +90,10 @@ constexpr DType dtype_of<BFloat16>() {
 
 constexpr std::string_view dtype_name(DType t) { return t == DType::f16 ? "f16" : "bf16"; }
 
+// Bytes of one element; both storage types are 16-bit.
+constexpr int dtype_size(DType) { return 2; }
+static_assert(sizeof(Half) == 2 && sizeof(BFloat16) == 2);
+
 // Turns a runtime dtype into a template parameter, in one place.
 template <class F>
 decltype(auto) dispatch_dtype(DType t, F&& f) {

@@ -38,22 +38,32 @@ struct EngineConfig {
   int batch = 1;
   std::int64_t capacity = 0;  // tokens per sequence, fixed at creation
   TokenBudget budget;         // budget.k = 0 with k_fraction > 0: k = k_fraction * context, per step
-  double k_fraction = 0.0;
+  double k_fraction = 0.0;    // context: the tokens cached when selection runs; k rounds down, at least 1
   LabelChannels channels;             // needed by the sparse policies
-  std::vector<int> sync_layers{0};    // ds_offload: layers that select with their true query
+  std::vector<int> sync_layers{0};    // ds_offload: layers that select with their true query (layer 0 always does)
 };
 
-// What a configuration needs, computed before anything is allocated.
+// What a configuration needs, computed before anything is allocated. On the
+// cpu backend the GPU part lives in host memory too.
 struct MemoryPlan {
   std::int64_t host_bytes = 0;
   std::int64_t gpu_bytes = 0;
+  // What the totals are made of:
+  std::int64_t kv_bytes = 0;         // K and V of every sequence at capacity: host or GPU, by policy
+  std::int64_t label_bytes = 0;      // label cache (GPU)
+  std::int64_t window_bytes = 0;     // newest tokens kept on the GPU by host-resident sparse policies
+  std::int64_t fetch_bytes = 0;      // buffers fetched K/V land in (GPU)
+  std::int64_t workspace_bytes = 0;  // label scores and selected indices (GPU)
 };
 
 // Counters since the last reset_stats(); times are wall-clock on the host for
 // the cpu backend and CUDA-event times for the cuda backend.
 struct StepStats {
   std::int64_t steps = 0;            // decode calls of the last layer
-  std::int64_t h2d_bytes = 0;        // bytes that crossed (or, on cpu, would cross) PCIe host to device
+  // Bytes that crossed (or, on cpu, would cross) PCIe host to device: K/V
+  // fetched from the host cache. The current token and the recent window are
+  // on the GPU already and never count.
+  std::int64_t h2d_bytes = 0;
   std::int64_t tokens_selected = 0;  // tokens attended, summed over layers, sequences and KV heads
   double ms_select = 0;              // label scoring and top-k
   double ms_fetch = 0;               // moving K/V to where attention reads it
@@ -66,7 +76,11 @@ class Engine {
   // and the GPU before allocating; throws dso::Error saying what is needed and
   // what is available otherwise.
   static std::unique_ptr<Engine> create(const EngineConfig& config);
+  // The memory a valid configuration needs; throws dso::Error if it is invalid.
   static MemoryPlan plan(const EngineConfig& config);
+  // Validates and checks that the plan fits this machine, allocating nothing:
+  // lets a caller refuse a whole run of several engines before starting one.
+  static MemoryPlan check_fits(const EngineConfig& config);
 
   virtual ~Engine() = default;
   virtual const EngineConfig& config() const = 0;
@@ -78,7 +92,10 @@ class Engine {
 
   // One decode step of one layer for every sequence: appends k_new/v_new and
   // writes the attention output of q over the cache (the new token included).
-  // q_next is the speculative query of layer+1 (ds_offload), else null.
+  // q_next ([batch][q_heads][head_dim]) is the speculative query of layer+1:
+  // required under ds_offload where layer+1 is not a sync layer, which then
+  // selects with it over the tokens it holds now; ignored otherwise. Checks
+  // every argument, and that every sequence has room, before changing anything.
   virtual void decode(int layer, const void* q, const void* k_new, const void* v_new, const void* q_next,
                       void* out) = 0;
 

@@ -1,0 +1,17 @@
+#include "offload/engine.h"
+
+#include "core/error.h"
+#include "offload/backends.h"
+
+namespace dso {
+
+std::unique_ptr<Engine> Engine::create(const EngineConfig& config) {
+  check_fits(config);
+  switch (config.backend) {
+    case Backend::cpu: return make_cpu_engine(config);
+    case Backend::cuda: break;
+  }
+  fail("the cuda backend is not part of this build yet; use the cpu backend");
+}
+
+}  // namespace dso
