@@ -4,6 +4,7 @@
 // terminal.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -58,7 +59,7 @@ class ProgressLine {
     if (drawn_ && now - last_ < std::chrono::milliseconds(100) && r.tokens_scored < tokens_planned) return;
     last_ = now;
     drawn_ = true;
-    std::fprintf(stderr, "\r%s  window %lld/%lld  %lld/%lld tokens  ppl %.3f ", label_.c_str(),
+    std::fprintf(stderr, "\r%s  window %lld/%lld  %lld/%lld tokens  ppl %.3f\033[K", label_.c_str(),
                  static_cast<long long>(std::min(r.windows + 1, windows)), static_cast<long long>(windows),
                  static_cast<long long>(r.tokens_scored), static_cast<long long>(tokens_planned), r.perplexity());
     std::fflush(stderr);

@@ -3,6 +3,7 @@
 // attention (4 query heads over 2 KV heads), head_dim 16, a feed-forward width
 // that is no multiple of 8, and a 50-token vocabulary, with seeded dummy
 // weights; and the decoder options that run it.
+#include <algorithm>
 #include <cstdint>
 #include <random>
 #include <vector>
