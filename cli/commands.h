@@ -8,5 +8,7 @@ namespace dso::cli {
 
 void add_inspect_config(CLI::App& app);
 void add_bench(CLI::App& app);
+void add_generate(CLI::App& app);
+void add_perplexity(CLI::App& app);
 
 }  // namespace dso::cli

@@ -9,6 +9,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   dso::cli::add_inspect_config(app);
   dso::cli::add_bench(app);
+  dso::cli::add_generate(app);
+  dso::cli::add_perplexity(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,108 @@
+// `dsoffload generate`: greedy decoding of one prompt, the new text streamed
+// to stdout token by token; one JSON line on stderr at the end says what ran
+// (weights real or dummy, policy, backend, timings).
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "cli/model_options.h"
+#include "core/error.h"
+#include "model/decoder.h"
+
+namespace dso::cli {
+
+namespace {
+
+struct GenerateOptions {
+  ModelOptions model;
+  std::string prompt;
+  std::string system;
+  std::string policy = "dense_gpu";
+  std::int64_t max_new = 64;
+  bool raw = false;
+  bool ignore_eos = false;
+};
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+// ChatML, as SmolLM2-Instruct and other models whose vocabulary has
+// <|im_start|> and <|im_end|> were tuned on; other models get the text as is.
+std::string format_prompt(const GenerateOptions& o, const LoadedModel& m) {
+  const bool chatml = m.tokenizer && m.tokenizer->find("<|im_start|>") && m.tokenizer->find("<|im_end|>");
+  if (o.raw || !chatml) return o.prompt;
+  std::string text;
+  if (!o.system.empty()) text += "<|im_start|>system\n" + o.system + "<|im_end|>\n";
+  return text + "<|im_start|>user\n" + o.prompt + "<|im_end|>\n<|im_start|>assistant\n";
+}
+
+void run_generate(const GenerateOptions& o) {
+  require(o.max_new >= 1, "--max-new must be at least 1, got ", o.max_new);
+  const LoadedModel model = load_model(o.model);
+  const std::vector<std::int32_t> prompt = model.encode(format_prompt(o, model), !o.raw);
+  require(!prompt.empty(), "the prompt is empty");
+  const auto capacity = std::int64_t(prompt.size()) + o.max_new;
+  const DecoderOptions options = decoder_options(o.model, model, parse_policy(o.policy), 1, capacity);
+  const auto decoder = make_decoder(*model.weights, options);
+
+  // The prompt's last token is decoded, which yields the first new token's logits.
+  const auto start = Clock::now();
+  decoder->prefill(0, std::span(prompt).first(prompt.size() - 1));
+  std::vector<std::int32_t> next{prompt.back()};
+  const double prefill_ms = ms_since(start);
+  const std::optional<std::int32_t> eos = model.tokenizer ? model.tokenizer->eos() : std::nullopt;
+  std::int64_t produced = 0;
+  bool stopped = false;
+  const auto decode_start = Clock::now();
+  while (produced < o.max_new) {
+    decoder->decode(next);
+    next = decoder->greedy_tokens();
+    ++produced;
+    if (eos && next[0] == *eos && !o.ignore_eos) {
+      stopped = true;
+      break;
+    }
+    const std::string piece = model.piece(next[0]);
+    std::fwrite(piece.data(), 1, piece.size(), stdout);
+    std::fflush(stdout);
+  }
+  const double decode_ms = ms_since(decode_start);
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
+
+  nlohmann::ordered_json j = run_fields(o.model, model, options, capacity);
+  j["prompt_tokens"] = prompt.size();
+  j["new_tokens"] = produced;
+  j["stopped_at_eos"] = stopped;
+  j["prefill_ms"] = prefill_ms;
+  j["ms_per_token"] = decode_ms / double(produced);
+  j["tokens_per_s"] = double(produced) / (decode_ms / 1e3);
+  std::fprintf(stderr, "%s\n", j.dump().c_str());
+}
+
+}  // namespace
+
+void add_generate(CLI::App& app) {
+  auto o = std::make_shared<GenerateOptions>();
+  CLI::App* sub = app.add_subcommand(
+      "generate",
+      "Greedy decoding of a prompt: new text on stdout as it is produced, a JSON summary line on stderr. Models "
+      "whose vocabulary has ChatML tokens get the prompt as a user turn.");
+  o->model.add_to(*sub);
+  sub->add_option("--prompt", o->prompt, "the prompt text")->required();
+  sub->add_option("--system", o->system, "a system turn before the prompt (ChatML models)");
+  sub->add_option("--policy", o->policy, "dense_gpu, ds_gpu, flexgen, ds_offload or ds_offload_sync")
+      ->capture_default_str();
+  sub->add_option("--max-new", o->max_new, "most tokens to generate")->capture_default_str();
+  sub->add_flag("--raw", o->raw, "feed the prompt as it is: no chat template, special tokens read as text");
+  sub->add_flag("--ignore-eos", o->ignore_eos, "keep generating past the end-of-sequence token");
+  sub->callback([o] { run_generate(*o); });
+}
+
+}  // namespace dso::cli

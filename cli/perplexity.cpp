@@ -1,0 +1,140 @@
+// `dsoffload perplexity`: perplexity of a text file under each policy, one
+// JSON object per line and policy on stdout (model/perplexity.h says how
+// windows are cut and scored), a one-line progress bar on stderr when it is a
+// terminal.
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "cli/model_options.h"
+#include "core/error.h"
+#include "model/decoder.h"
+#include "model/perplexity.h"
+
+namespace dso::cli {
+
+namespace {
+
+struct PerplexityCommand {
+  ModelOptions model;
+  std::string text;
+  std::vector<std::string> policies{"dense_gpu"};
+  std::int64_t context = 0;
+  std::int64_t prefill = 0;
+  std::int64_t max_windows = 0;
+  int batch = 1;
+};
+
+using Clock = std::chrono::steady_clock;
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  require(bool(in), "cannot open the text file '", path, "'");
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// "ds_gpu  window 2/10  512/20470 tokens  ppl 12.84", redrawn in place at
+// most ten times a second.
+class ProgressLine {
+ public:
+  explicit ProgressLine(std::string label) : label_(std::move(label)), shown_(isatty(STDERR_FILENO) == 1) {}
+  ~ProgressLine() {
+    if (drawn_) std::fputc('\n', stderr);
+  }
+
+  void update(const PerplexityResult& r, std::int64_t windows, std::int64_t tokens_planned) {
+    if (!shown_) return;
+    const auto now = Clock::now();
+    if (drawn_ && now - last_ < std::chrono::milliseconds(100) && r.tokens_scored < tokens_planned) return;
+    last_ = now;
+    drawn_ = true;
+    std::fprintf(stderr, "\r%s  window %lld/%lld  %lld/%lld tokens  ppl %.3f\033[K", label_.c_str(),
+                 static_cast<long long>(std::min(r.windows + 1, windows)), static_cast<long long>(windows),
+                 static_cast<long long>(r.tokens_scored), static_cast<long long>(tokens_planned), r.perplexity());
+    std::fflush(stderr);
+  }
+
+ private:
+  std::string label_;
+  bool shown_;
+  bool drawn_ = false;
+  Clock::time_point last_;
+};
+
+void run_perplexity(const PerplexityCommand& c) {
+  require(c.batch >= 1, "--batch must be at least 1, got ", c.batch);
+  const LoadedModel model = load_model(c.model);
+  const std::vector<std::int32_t> tokens = model.encode(read_file(c.text), false);
+  require(tokens.size() >= 2, "the text '", c.text, "' holds ", tokens.size(), " tokens; perplexity needs 2");
+  const std::int64_t context = std::min<std::int64_t>(c.context, std::int64_t(tokens.size()));
+
+  // Every policy's engine is checked before any runs, so a run that does not
+  // fit is refused whole.
+  std::vector<DecoderOptions> runs;
+  for (const std::string& name : c.policies) {
+    runs.push_back(decoder_options(c.model, model, parse_policy(name), c.batch, context));
+    Engine::check_fits(runs.back().engine);
+  }
+  for (const DecoderOptions& options : runs) {
+    const auto start = Clock::now();
+    const auto decoder = make_decoder(*model.weights, options);
+    ProgressLine progress(std::string(policy_name(options.engine.policy)));
+    const PerplexityOptions po{c.context, c.prefill, c.max_windows};
+    const PerplexityResult r = perplexity(*decoder, tokens, po, [&](const PerplexityResult& so_far, std::int64_t windows) {
+      progress.update(so_far, windows, windows * (context - 1 - c.prefill));
+    });
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+
+    nlohmann::ordered_json j = run_fields(c.model, model, options, context);
+    j["perplexity"] = r.perplexity();
+    j["nll_per_token"] = r.nll / double(r.tokens_scored);
+    j["tokens_scored"] = r.tokens_scored;
+    j["context"] = r.context;
+    j["windows"] = r.windows;
+    j["method"] = c.prefill == 0 ? "decode" : "prefill+decode";
+    j["prefill"] = c.prefill;
+    j["batch"] = c.batch;
+    j["text_tokens"] = tokens.size();
+    j["tokenizer"] = model.tokenizer ? "gguf" : "bytes";
+    j["seconds"] = seconds;
+    std::printf("%s\n", j.dump().c_str());
+    std::fflush(stdout);
+  }
+}
+
+}  // namespace
+
+void add_perplexity(CLI::App& app) {
+  auto c = std::make_shared<PerplexityCommand>();
+  CLI::App* sub = app.add_subcommand(
+      "perplexity",
+      "Perplexity of a text under each policy: windows of --context tokens, each token after the first --prefill "
+      "ones decoded and scored by the policy's attention. One JSON object per line and policy on stdout.");
+  c->model.add_to(*sub);
+  sub->add_option("--text", c->text, "a text file")->required();
+  sub->add_option("--context", c->context, "tokens per window")->required();
+  sub->add_option("--policy", c->policies,
+                  "policies to run, repeatable or comma separated: dense_gpu, ds_gpu, flexgen, ds_offload, "
+                  "ds_offload_sync")
+      ->delimiter(',')
+      ->capture_default_str();
+  sub->add_option("--prefill", c->prefill,
+                  "leading tokens of each window fed by prefill and not scored (0: every position decoded)")
+      ->capture_default_str();
+  sub->add_option("--batch", c->batch, "windows decoded together")->capture_default_str();
+  sub->add_option("--max-windows", c->max_windows, "windows to score (0: every whole window)")->capture_default_str();
+  sub->callback([c] { run_perplexity(*c); });
+}
+
+}  // namespace dso::cli

@@ -1,0 +1,80 @@
+#pragma once
+// A Llama-family decoder that drives the attention engine through its public
+// API (offload/engine.h), one per backend behind this interface: the CPU path
+// (host memory, cpu/ ops) and the GPU path (device memory, gpu/ ops, cuBLAS,
+// 16-bit weights). Activations are fp32; q, k and v enter the engine in its
+// dtype and the attention output comes back in it.
+//
+// Per layer: RMSNorm -> q, k, v projections -> RoPE at each sequence's
+// position -> engine -> W_o with residual -> RMSNorm -> SwiGLU MLP with
+// residual; then the final norm and the LM head. Under ds_offload the
+// speculative query of layer i+1, RoPE(W_q^{i+1} norm_i(x_i)) over the label
+// channels' rows only, is computed during layer i and handed to the engine as
+// q_next.
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "model/weight_source.h"
+#include "offload/engine.h"
+
+namespace dso {
+
+struct DecoderOptions {
+  // The attention engine. Its shape is taken from the model (left empty, or it
+  // must match); its backend also picks the decoder's path, and its dtype is
+  // that of the GPU path's weights. batch is the most sequences decoded
+  // together, capacity the most tokens cached per sequence.
+  EngineConfig engine;
+  // CPU path only: round the weights and every projection's input to the
+  // engine's dtype, as the GPU path computes, so the two differ by summation
+  // order alone. Off, the CPU path keeps fp32 weights and inputs.
+  bool round_like_gpu = false;
+  // Tokens a prefill runs through a layer at once: bounds its working memory.
+  std::int64_t prefill_chunk = 256;
+};
+
+class Decoder {
+ public:
+  virtual ~Decoder() = default;
+
+  virtual const LlamaConfig& config() const = 0;
+  virtual const EngineConfig& engine_config() const = 0;
+  virtual Engine& engine() = 0;
+  virtual bool dummy_weights() const = 0;
+  // Sequences of the current engine, and the most a reset may ask for.
+  virtual int batch() const = 0;
+  virtual int max_batch() const = 0;
+
+  // Tokens cached for a sequence: the position of its next token.
+  virtual std::int64_t position(int sequence) const = 0;
+
+  // Runs the tokens of one empty sequence through every layer, a chunk of
+  // tokens at a time with causal attention among them, and caches their K/V.
+  // It computes no logits: decode the prompt's last token to get them.
+  // Throws before any work where the sequence is not empty or the tokens do
+  // not fit its capacity.
+  virtual void prefill(int sequence, std::span<const std::int32_t> tokens) = 0;
+
+  // One token for every sequence (tokens[b] for sequence b, at its own
+  // position); keeps the logits for the accessors below.
+  virtual void decode(std::span<const std::int32_t> tokens) = 0;
+
+  // Of the last decode: the logits [batch][vocab], the most likely next token
+  // of every sequence (ties: lower id), and log p(targets[b]) for each.
+  virtual std::vector<float> logits() = 0;
+  virtual std::vector<std::int32_t> greedy_tokens() = 0;
+  virtual std::vector<double> log_probs(std::span<const std::int32_t> targets) = 0;
+
+  // Drops every cached token: a fresh engine for `batch` sequences, at most
+  // the batch the decoder was made for.
+  virtual void reset(int batch) = 0;
+};
+
+// Loads the weights (on the GPU for Backend::cuda) and creates the engine.
+// Refuses, before allocating, a configuration whose weights, engine and
+// working buffers do not fit the memory available.
+std::unique_ptr<Decoder> make_decoder(const WeightSource& weights, DecoderOptions options);
+
+}  // namespace dso

@@ -1,0 +1,89 @@
+#include "model/decoder_base.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "offload/policy_rules.h"
+
+namespace dso {
+
+DecoderBase::DecoderBase(const LlamaConfig& config, bool dummy, const DecoderOptions& options)
+    : config_(config),
+      dummy_(dummy),
+      engine_config_(options.engine),
+      max_batch_(options.engine.batch),
+      prefill_chunk_(options.prefill_chunk),
+      positions_(std::size_t(options.engine.batch), 0) {}
+
+Engine& DecoderBase::engine() {
+  require(engine_ != nullptr, "the decoder has no engine: its last reset failed");
+  return *engine_;
+}
+
+std::int64_t DecoderBase::position(int sequence) const {
+  require(sequence >= 0 && sequence < batch(), "sequence ", sequence, " does not exist (the batch holds ", batch(),
+          ")");
+  return positions_[std::size_t(sequence)];
+}
+
+void DecoderBase::create_engine() {
+  engine_.reset();  // the old engine's memory goes back before the new one is checked for room
+  engine_ = Engine::create(engine_config_);
+  bind_engine(*engine_);
+  std::fill(positions_.begin(), positions_.end(), 0);
+  logits_ready_ = false;
+}
+
+void DecoderBase::reset(int batch) {
+  require(batch >= 1 && batch <= max_batch_, "reset to batch ", batch, ": the decoder was made for 1 to ",
+          max_batch_, " sequences");
+  engine_config_.batch = batch;
+  positions_.assign(std::size_t(batch), 0);
+  create_engine();
+}
+
+std::int64_t DecoderBase::buffer_rows() const { return std::max<std::int64_t>(max_batch_, prefill_chunk_); }
+
+void DecoderBase::check_tokens(std::span<const std::int32_t> tokens, const char* what) const {
+  for (std::size_t i = 0; i < tokens.size(); ++i)
+    require(tokens[i] >= 0 && tokens[i] < config_.vocab_size, what, " token ", i, " is ", tokens[i],
+            ", outside the vocabulary [0, ", config_.vocab_size, ")");
+}
+
+void DecoderBase::check_prefill(int sequence, std::span<const std::int32_t> tokens) const {
+  const std::int64_t at = position(sequence);
+  require(at == 0, "prefill of sequence ", sequence, ", which holds ", at,
+          " tokens already: prefill starts a sequence (decode the tokens that follow)");
+  require(std::int64_t(tokens.size()) <= engine_config_.capacity, "prefill of ", tokens.size(),
+          " tokens into sequence ", sequence, " whose capacity is ", engine_config_.capacity);
+  check_tokens(tokens, "prefill");
+}
+
+void DecoderBase::check_decode(std::span<const std::int32_t> tokens) const {
+  require(std::int64_t(tokens.size()) == batch(), "decode takes one token per sequence: ", batch(), " expected, ",
+          tokens.size(), " given");
+  for (int s = 0; s < batch(); ++s)
+    require(positions_[std::size_t(s)] < engine_config_.capacity, "sequence ", s, " holds ",
+            positions_[std::size_t(s)], " tokens, its full capacity: decoding one more needs a capacity above ",
+            engine_config_.capacity);
+  check_tokens(tokens, "decode");
+}
+
+void DecoderBase::check_logits(const char* what) const {
+  require(logits_ready_, what, " needs logits: decode a step first");
+}
+
+void DecoderBase::check_targets(std::span<const std::int32_t> targets) const {
+  check_logits("log_probs");
+  require(std::int64_t(targets.size()) == batch(), "log_probs takes one target per sequence: ", batch(),
+          " expected, ", targets.size(), " given");
+  check_tokens(targets, "target");
+}
+
+std::vector<std::int32_t> DecoderBase::positions() const {
+  return std::vector<std::int32_t>(positions_.begin(), positions_.end());
+}
+
+bool DecoderBase::wants_q_next(int layer) const { return needs_q_next(engine_config_, layer); }
+
+}  // namespace dso
