@@ -56,6 +56,22 @@ decltype(auto) dispatch_group(int group, F&& f) {
 static_assert(sizeof(Half) == sizeof(__half) && alignof(Half) == alignof(std::uint16_t));
 static_assert(sizeof(BFloat16) == sizeof(__nv_bfloat16));
 
+// The device type a host storage type is read as: float stays float.
+template <class T>
+struct DeviceTypeOf {
+  using type = T;
+};
+template <>
+struct DeviceTypeOf<Half> {
+  using type = __half;
+};
+template <>
+struct DeviceTypeOf<BFloat16> {
+  using type = __nv_bfloat16;
+};
+template <class T>
+using device_t = typename DeviceTypeOf<T>::type;
+
 template <class F>
 decltype(auto) dispatch_storage(DType dtype, F&& f) {
   switch (dtype) {

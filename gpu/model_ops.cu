@@ -2,6 +2,7 @@
 #include <span>
 
 #include "core/dtype.h"
+#include "gpu/dispatch.h"
 #include "gpu/model_check.h"
 #include "gpu/model_ops.cuh"
 #include "gpu/model_ops.h"
@@ -9,25 +10,6 @@
 namespace dso::gpu {
 
 namespace {
-
-// dso::Half and dso::BFloat16 have the layout of CUDA's 16-bit types, so host
-// buffers of one are read as the other on the device.
-template <class T>
-struct DeviceTypeOf {
-  using type = T;
-};
-template <>
-struct DeviceTypeOf<Half> {
-  using type = __half;
-};
-template <>
-struct DeviceTypeOf<BFloat16> {
-  using type = __nv_bfloat16;
-};
-template <class T>
-using device_t = typename DeviceTypeOf<T>::type;
-static_assert(sizeof(Half) == sizeof(__half) && alignof(Half) == alignof(__half));
-static_assert(sizeof(BFloat16) == sizeof(__nv_bfloat16) && alignof(BFloat16) == alignof(__nv_bfloat16));
 
 template <class T>
 const device_t<T>* dev(const T* p) {

@@ -2,6 +2,7 @@
 
 #include "core/dtype.h"
 #include "core/error.h"
+#include "gpu/dispatch.h"
 #include "gpu/model_check.h"
 #include "gpu/prefill_attention.cuh"
 
@@ -9,22 +10,10 @@ namespace dso::gpu {
 
 namespace {
 
-template <class T>
-struct DeviceTypeOf {
-  using type = T;
-};
-template <>
-struct DeviceTypeOf<Half> {
-  using type = __half;
-};
-template <>
-struct DeviceTypeOf<BFloat16> {
-  using type = __nv_bfloat16;
-};
 
 template <class T>
-PrefillAttentionParams<typename DeviceTypeOf<T>::type> on_device(const PrefillAttentionParams<T>& p) {
-  using D = typename DeviceTypeOf<T>::type;
+PrefillAttentionParams<device_t<T>> on_device(const PrefillAttentionParams<T>& p) {
+  using D = device_t<T>;
   return {reinterpret_cast<const D*>(p.q), reinterpret_cast<const D*>(p.k), reinterpret_cast<const D*>(p.v),
           reinterpret_cast<D*>(p.out),     p.first,                         p.tokens,
           p.q_heads,                       p.kv_heads,                      p.head_dim};

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/dtype.h"
+#include "gpu/dispatch.h"
 #include "gpu/model_check.h"
 #include "gpu/model_ops.cuh"
 
@@ -10,16 +11,6 @@ namespace dso {
 
 namespace {
 
-template <class W>
-struct DeviceTypeOf;
-template <>
-struct DeviceTypeOf<Half> {
-  using type = __half;
-};
-template <>
-struct DeviceTypeOf<BFloat16> {
-  using type = __nv_bfloat16;
-};
 
 template <class D>
 __global__ void __launch_bounds__(gpu::kernels::kBlock) fill_dummy_kernel(D* out, std::int64_t n, DummyRecipe recipe) {
@@ -34,7 +25,7 @@ template <class W>
 void put(const WeightSource& source, WeightKind kind, int layer, W* dst, cudaStream_t stream) {
   const std::int64_t n = weight_shape(source.config(), kind).size();
   if (const std::optional<DummyRecipe> recipe = source.recipe(kind, layer)) {
-    using D = typename DeviceTypeOf<W>::type;
+    using D = gpu::device_t<W>;
     const auto blocks = unsigned(std::min<std::int64_t>((n + gpu::kernels::kBlock - 1) / gpu::kernels::kBlock, 65536));
     fill_dummy_kernel<<<blocks, gpu::kernels::kBlock, 0, stream>>>(reinterpret_cast<D*>(dst), n, *recipe);
     DSO_LAUNCH_CHECK(cudaGetLastError(), stream);
