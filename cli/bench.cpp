@@ -2,18 +2,24 @@
 // one JSON line per policy on stdout and a table on stderr, so that
 // `dsoffload bench > runs.jsonl` keeps only what scripts read. `k` is
 // reported at the filled context; the timed steps grow it by a few tokens.
+// On the cuda backend each run also measures the contiguous pinned PCIe rate
+// (pcie_h2d_GBps), the ceiling its fetches are compared with.
 #include <algorithm>
-#include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "cli/bench_report.h"
+#include "cli/bench_steps.h"
 #include "cli/commands.h"
+#include "cli/pcie_rate.h"
 #include "cli/shape_names.h"
 #include "cli/synthetic_tensors.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "gpu/memory.h"
+#include "offload/cuda_engine.h"
 #include "offload/engine.h"
 #include "offload/policy_rules.h"
 
@@ -22,7 +28,7 @@ namespace dso::cli {
 namespace {
 
 struct BenchOptions {
-  std::string backend = "cpu";
+  std::string backend = "auto";
   std::vector<std::string> policies{"dense_gpu", "ds_gpu", "flexgen", "ds_offload", "ds_offload_sync"};
   std::string shape = "small";
   std::string dtype = "f16";
@@ -36,7 +42,13 @@ struct BenchOptions {
   std::int64_t sink = 0;
   std::int64_t recent = 0;
   std::uint64_t seed = 1;
+  bool phases = false;  // cuda: phase times from CUDA events
 };
+
+// The contiguous copy the rate is measured with: long enough to reach the
+// link's steady rate.
+constexpr std::int64_t kPcieProbeBytes = std::int64_t(1) << 30;
+constexpr int kPcieProbeRepeats = 7;
 
 template <class T>
 T median(std::vector<T> v) {
@@ -44,68 +56,33 @@ T median(std::vector<T> v) {
   return v[v.size() / 2];
 }
 
-// Fills every (sequence, layer) with `context` synthetic tokens, a chunk at a time.
-void fill_cache(Engine& engine, const SyntheticTensors& data, std::int64_t context) {
-  const EngineConfig& c = engine.config();
-  constexpr std::int64_t chunk = 4096;
-  std::vector<std::uint16_t> k(std::size_t(chunk) * c.shape.kv_heads * c.shape.head_dim), v(k.size());
-  for (int s = 0; s < c.batch; ++s)
-    for (int l = 0; l < c.shape.layers; ++l)
-      for (std::int64_t begin = 0; begin < context; begin += chunk) {
-        const std::int64_t count = std::min(chunk, context - begin);
-        data.cached(TensorKind::key, s, l, begin, count, k.data());
-        data.cached(TensorKind::value, s, l, begin, count, v.data());
-        engine.prefill(l, s, k.data(), v.data(), count);
-      }
-}
-
 BenchResult run_policy(const EngineConfig& config, const BenchOptions& o, const std::string& shape_name,
-                       const SyntheticTensors& data, const MemoryPlan& plan) {
-  const auto engine = Engine::create(config);
-  fill_cache(*engine, data, o.context);
-
-  const AttentionShape& s = config.shape;
-  const std::size_t q_size = std::size_t(o.batch) * s.q_heads * s.head_dim;
-  const std::size_t kv_size = std::size_t(o.batch) * s.kv_heads * s.head_dim;
-  std::vector<std::vector<std::uint16_t>> q(std::size_t(s.layers), std::vector<std::uint16_t>(q_size));
-  std::vector<std::vector<std::uint16_t>> k(std::size_t(s.layers), std::vector<std::uint16_t>(kv_size));
-  std::vector<std::vector<std::uint16_t>> v = k;
-  std::vector<std::uint16_t> out(q_size);
+                       const SyntheticTensors& data, const MemoryPlan& plan, std::optional<double> pcie) {
+  const StepLoop loop{o.context, o.warmup, o.steps};
+  const bool cuda = config.backend == Backend::cuda;
+  std::optional<gpu::Stream> stream;  // outlives the engine, which works on it
+  if (cuda) stream.emplace();
+  const auto engine = cuda ? create_cuda_engine(config, {o.phases}) : Engine::create(config);
+  const std::vector<StepSample> samples =
+      cuda ? run_cuda_steps(*engine, data, loop, stream->get()) : run_cpu_steps(*engine, data, loop);
 
   std::vector<double> ms, ms_select, ms_fetch, ms_attend;
   std::vector<std::int64_t> h2d, tokens;
-  for (int step = 0; step < o.warmup + o.steps; ++step) {
-    for (int l = 0; l < s.layers; ++l) {
-      data.step(TensorKind::query, step, l, o.batch, q[std::size_t(l)].data());
-      data.step(TensorKind::new_key, step, l, o.batch, k[std::size_t(l)].data());
-      data.step(TensorKind::new_value, step, l, o.batch, v[std::size_t(l)].data());
-    }
-    engine->reset_stats();
-    const auto start = std::chrono::steady_clock::now();
-    for (int l = 0; l < s.layers; ++l) {
-      // A perfect speculation: the next layer's own query stands in for the
-      // prediction from this layer's hidden state, which needs a model.
-      const bool q_next = config.policy == Policy::ds_offload && l + 1 < s.layers;
-      engine->decode(l, q[std::size_t(l)].data(), k[std::size_t(l)].data(), v[std::size_t(l)].data(),
-                     q_next ? q[std::size_t(l) + 1].data() : nullptr, out.data());
-    }
-    const double elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-    if (step < o.warmup) continue;
-    const StepStats& st = engine->stats();
-    ms.push_back(elapsed);
-    ms_select.push_back(st.ms_select);
-    ms_fetch.push_back(st.ms_fetch);
-    ms_attend.push_back(st.ms_attend);
-    h2d.push_back(st.h2d_bytes);
-    tokens.push_back(st.tokens_selected);
+  for (const StepSample& sample : samples) {
+    ms.push_back(sample.ms);
+    ms_select.push_back(sample.stats.ms_select);
+    ms_fetch.push_back(sample.stats.ms_fetch);
+    ms_attend.push_back(sample.stats.ms_attend);
+    h2d.push_back(sample.stats.h2d_bytes);
+    tokens.push_back(sample.stats.tokens_selected);
   }
 
   BenchResult r;
-  r.device = config.backend == Backend::cpu ? "cpu" : device_name();
-  r.backend = config.backend == Backend::cpu ? "cpu" : "cuda";
+  r.device = cuda ? device_name() : "cpu";
+  r.backend = cuda ? "cuda" : "cpu";
   r.policy = config.policy;
   r.shape_name = shape_name;
-  r.shape = s;
+  r.shape = config.shape;
   r.dtype = config.dtype;
   r.context = o.context;
   r.batch = o.batch;
@@ -117,17 +94,21 @@ BenchResult run_policy(const EngineConfig& config, const BenchOptions& o, const 
   r.warmup = o.warmup;
   r.plan = plan;
   r.ms_per_step = median(ms);
+  r.phases_timed = !cuda || o.phases;
   r.ms_select = median(ms_select);
   r.ms_fetch = median(ms_fetch);
   r.ms_attend = median(ms_attend);
   r.h2d_bytes_per_step = median(h2d);
   r.tokens_selected_per_step = median(tokens);
+  r.pcie_h2d_GBps = pcie;
   return r;
 }
 
 void run_bench(const BenchOptions& o) {
   const NamedShape shape = parse_shape(o.shape);
-  require(o.backend == "cpu" || o.backend == "cuda", "unknown backend '", o.backend, "' (choose cpu or cuda)");
+  require(o.backend == "auto" || o.backend == "cpu" || o.backend == "cuda", "unknown backend '", o.backend,
+          "' (choose auto, cpu or cuda)");
+  const bool cuda = o.backend == "cuda" || (o.backend == "auto" && gpu_available());
   require(o.dtype == "f16" || o.dtype == "bf16", "unknown dtype '", o.dtype, "' (choose f16 or bf16)");
   require(o.context >= 1 && o.batch >= 1 && o.steps >= 1 && o.warmup >= 0,
           "context, batch and steps must be positive and warmup not negative");
@@ -136,7 +117,7 @@ void run_bench(const BenchOptions& o) {
   EngineConfig base;
   base.shape = shape.shape;
   base.dtype = o.dtype == "f16" ? DType::f16 : DType::bf16;
-  base.backend = o.backend == "cpu" ? Backend::cpu : Backend::cuda;
+  base.backend = cuda ? Backend::cuda : Backend::cpu;
   base.batch = o.batch;
   base.capacity = o.context + o.warmup + o.steps;
   base.budget = {o.k, o.sink, o.recent};
@@ -155,12 +136,16 @@ void run_bench(const BenchOptions& o) {
     configs.push_back(c);
   }
 
+  // Measured before any engine holds memory, in the same run as the policies.
+  const std::optional<double> pcie =
+      cuda ? std::optional<double>(measure_pcie_h2d_GBps(kPcieProbeBytes, kPcieProbeRepeats)) : std::nullopt;
+
   const SyntheticTensors data(base.shape, base.dtype, o.seed, r);
   const LabelChannels channels = data.calibrate(r, std::min<std::int64_t>(o.context, 1024));
   std::vector<BenchResult> results;
   for (std::size_t i = 0; i < configs.size(); ++i) {
     configs[i].channels = channels;
-    results.push_back(run_policy(configs[i], o, shape.name, data, plans[i]));
+    results.push_back(run_policy(configs[i], o, shape.name, data, plans[i], pcie));
     print_json_line(results.back());
   }
   print_table(results);
@@ -174,7 +159,7 @@ void add_bench(CLI::App& app) {
       "bench",
       "Decode benchmark over a synthetic K/V cache (random tensors, no model). Prints one JSON object per line "
       "and policy on stdout and a table on stderr.");
-  sub->add_option("--backend", o->backend, "cpu or cuda")->capture_default_str();
+  sub->add_option("--backend", o->backend, "cpu, cuda, or auto: cuda where a GPU is visible")->capture_default_str();
   sub->add_option("--policy", o->policies,
                   "policies to run, repeatable or comma separated: dense_gpu, ds_gpu, flexgen, ds_offload, "
                   "ds_offload_sync (default: all)")
@@ -195,6 +180,8 @@ void add_bench(CLI::App& app) {
   sub->add_option("--sink", o->sink, "first tokens always attended")->capture_default_str();
   sub->add_option("--recent", o->recent, "newest tokens always attended")->capture_default_str();
   sub->add_option("--seed", o->seed, "seed of the synthetic tensors")->capture_default_str();
+  sub->add_flag("--phases", o->phases,
+                "cuda: time the select, fetch and attend phases with CUDA events (adds an event pair per phase)");
   sub->callback([o] { run_bench(*o); });
 }
 

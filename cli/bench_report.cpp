@@ -1,6 +1,8 @@
 #include "cli/bench_report.h"
 
 #include <cstdio>
+#include <string>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -42,9 +44,12 @@ void print_json_line(const BenchResult& r) {
   j["recent"] = r.budget.recent;
   j["steps"] = r.steps;
   j["warmup"] = r.warmup;
-  j["ms_select"] = r.ms_select;
-  j["ms_fetch"] = r.ms_fetch;
-  j["ms_attend"] = r.ms_attend;
+  for (const auto& [name, ms] : {std::pair{"ms_select", r.ms_select}, std::pair{"ms_fetch", r.ms_fetch},
+                                 std::pair{"ms_attend", r.ms_attend}})
+    if (r.phases_timed)
+      j[name] = ms;
+    else
+      j[name] = nullptr;
   j["tokens_selected_per_step"] = r.tokens_selected_per_step;
   j["gpu_mem_note"] = r.backend == "cpu"
                          ? "what the policy would hold on a GPU; the cpu backend holds it in host memory"
@@ -62,15 +67,23 @@ void print_table(const std::vector<BenchResult>& results) {
                static_cast<long long>(first.k), first.r, first.steps);
   std::fprintf(stderr, "%-16s %10s %10s %12s %9s %9s %9s %9s %11s %11s\n", "policy", "ms/step", "tokens/s",
                "h2d/step", "h2d GB/s", "select", "fetch", "attend", "host mem", "gpu mem");
+  const auto phase = [](const BenchResult& r, double ms) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.3f", ms);
+    return r.phases_timed ? std::string(text) : std::string("-");
+  };
   for (const BenchResult& r : results) {
     const double seconds = r.ms_per_step / 1e3;
-    std::fprintf(stderr, "%-16s %10.3f %10.1f %12s %9.2f %9.3f %9.3f %9.3f %11s %11s\n",
+    std::fprintf(stderr, "%-16s %10.3f %10.1f %12s %9.2f %9s %9s %9s %11s %11s\n",
                  std::string(policy_name(r.policy)).c_str(), r.ms_per_step, r.batch / seconds,
                  format_bytes(r.h2d_bytes_per_step).c_str(), double(r.h2d_bytes_per_step) / seconds / 1e9,
-                 r.ms_select, r.ms_fetch, r.ms_attend, format_bytes(r.plan.host_bytes).c_str(),
-                 format_bytes(r.plan.gpu_bytes).c_str());
+                 phase(r, r.ms_select).c_str(), phase(r, r.ms_fetch).c_str(), phase(r, r.ms_attend).c_str(),
+                 format_bytes(r.plan.host_bytes).c_str(), format_bytes(r.plan.gpu_bytes).c_str());
   }
-  std::fprintf(stderr, "(select, fetch, attend: ms per step; weights are random tensors)\n");
+  if (first.pcie_h2d_GBps)
+    std::fprintf(stderr, "contiguous pinned host-to-device copy, measured in this run: %.1f GB/s\n",
+                 *first.pcie_h2d_GBps);
+  std::fprintf(stderr, "(select, fetch, attend: ms per step, - where not timed (--phases); weights are random tensors)\n");
 }
 
 }  // namespace dso::cli

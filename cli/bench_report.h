@@ -29,6 +29,7 @@ struct BenchResult {
   MemoryPlan plan;
   // Medians over the timed steps.
   double ms_per_step;
+  bool phases_timed;  // the cuda backend times phases only when asked
   double ms_select;
   double ms_fetch;
   double ms_attend;

@@ -4,20 +4,9 @@
 #include <cmath>
 #include <numeric>
 
+#include "cli/synthetic_hash.h"
+
 namespace dso::cli {
-
-namespace {
-
-std::uint64_t splitmix64(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
-constexpr float outlier_scale = 4.0f;
-
-}  // namespace
 
 SyntheticTensors::SyntheticTensors(const AttentionShape& shape, DType dtype, std::uint64_t seed, int outliers)
     : shape_(shape), dtype_(dtype), seed_(seed), outlier_(std::size_t(shape.layers) * shape.kv_heads * shape.head_dim) {
@@ -37,21 +26,16 @@ SyntheticTensors::SyntheticTensors(const AttentionShape& shape, DType dtype, std
 void SyntheticTensors::fill(TensorKind kind, std::uint64_t a, int layer, std::int64_t rows, std::int64_t first_row,
                             int heads, int group, void* out) const {
   const bool plant = kind != TensorKind::value && kind != TensorKind::new_value;
-  const std::uint64_t tensor = splitmix64(splitmix64(seed_ ^ std::uint64_t(kind)) ^ a);
+  const std::uint64_t tensor = synthetic_tensor_key(seed_, std::uint64_t(kind), a);
   dispatch_dtype(dtype_, [&](auto tag) {
     using T = decltype(tag);
     T* o = static_cast<T*>(out);
     for (std::int64_t r = 0; r < rows; ++r) {
-      const std::uint64_t row = splitmix64(tensor ^ ((std::uint64_t(layer) << 32) + std::uint64_t(first_row + r)));
+      const std::uint64_t row = synthetic_row_key(tensor, layer, first_row + r);
       for (int h = 0; h < heads; ++h) {
         const std::size_t planted = (std::size_t(layer) * shape_.kv_heads + std::size_t(h / group)) * shape_.head_dim;
-        for (int c = 0; c < shape_.head_dim; ++c) {
-          const std::uint64_t bits = splitmix64(row + std::uint64_t(h) * shape_.head_dim + std::uint64_t(c));
-          // Uniform in [-sqrt(3), sqrt(3)): unit variance.
-          float x = float(double(bits >> 11) * 0x1.0p-53 * 2.0 - 1.0) * 1.7320508f;
-          if (plant && outlier_[planted + std::size_t(c)]) x *= outlier_scale;
-          *o++ = from_float<T>(x);
-        }
+        for (int c = 0; c < shape_.head_dim; ++c)
+          *o++ = from_float<T>(synthetic_element(row, h, shape_.head_dim, c, plant && outlier_[planted + std::size_t(c)]));
       }
     }
   });
@@ -66,6 +50,10 @@ void SyntheticTensors::step(TensorKind kind, std::int64_t step, int layer, int b
   const bool query = kind == TensorKind::query;
   fill(kind, std::uint64_t(step), layer, batch, 0, query ? shape_.q_heads : shape_.kv_heads,
        query ? shape_.group() : 1, out);
+}
+
+std::vector<std::uint8_t> SyntheticTensors::outlier_mask() const {
+  return std::vector<std::uint8_t>(outlier_.begin(), outlier_.end());
 }
 
 LabelChannels SyntheticTensors::calibrate(int r, std::int64_t sample) const {

@@ -30,6 +30,12 @@ class SyntheticTensors {
   // first `sample` cached tokens of sequence 0.
   LabelChannels calibrate(int r, std::int64_t sample) const;
 
+  const AttentionShape& shape() const { return shape_; }
+  DType dtype() const { return dtype_; }
+  std::uint64_t seed() const { return seed_; }
+  // [layer][kv_head][head_dim]: 1 where the channel is planted.
+  std::vector<std::uint8_t> outlier_mask() const;
+
  private:
   void fill(TensorKind kind, std::uint64_t a, int layer, std::int64_t rows, std::int64_t first_row, int heads,
             int group, void* out) const;

@@ -9,9 +9,9 @@ std::unique_ptr<Engine> Engine::create(const EngineConfig& config) {
   check_fits(config);
   switch (config.backend) {
     case Backend::cpu: return make_cpu_engine(config);
-    case Backend::cuda: break;
+    case Backend::cuda: return make_cuda_engine(config, {});
   }
-  fail("the cuda backend is not part of this build yet; use the cpu backend");
+  fail("unknown backend ", int(config.backend));
 }
 
 }  // namespace dso

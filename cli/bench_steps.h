@@ -1,0 +1,35 @@
+#pragma once
+// The timed part of `dsoffload bench`, one loop per backend: fill every
+// (sequence, layer) of the engine with `context` synthetic tokens, then decode
+// warmup + steps steps of every layer, timing each step from the first
+// layer's call to the last layer's output being ready.
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "cli/synthetic_tensors.h"
+#include "offload/engine.h"
+
+namespace dso::cli {
+
+struct StepLoop {
+  std::int64_t context = 0;
+  int warmup = 0;
+  int steps = 0;
+};
+
+// One timed step: wall-clock milliseconds and the engine's counters.
+struct StepSample {
+  double ms = 0;
+  StepStats stats;
+};
+
+// Host tensors, host wall-clock.
+std::vector<StepSample> run_cpu_steps(Engine& engine, const SyntheticTensors& data, const StepLoop& loop);
+// Device tensors made on the GPU, work on `stream`, which becomes the engine's
+// and must outlive it; each step ends when the stream is idle.
+std::vector<StepSample> run_cuda_steps(Engine& engine, const SyntheticTensors& data, const StepLoop& loop,
+                                       cudaStream_t stream);
+
+}  // namespace dso::cli

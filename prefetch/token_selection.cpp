@@ -1,0 +1,95 @@
+#include "prefetch/token_selection.h"
+
+#include <algorithm>
+
+#include "core/checked_math.h"
+#include "core/error.h"
+#include "gpu/scores.h"
+
+namespace dso {
+
+namespace {
+
+bool same_budget(const TokenBudget& a, const TokenBudget& b) {
+  return a.k == b.k && a.sink == b.sink && a.recent == b.recent;
+}
+
+std::int64_t score_bytes(const SelectionShape& s) {
+  return checked_product("the label score buffer", s.sequences, s.kv_heads, s.max_tokens, 4);
+}
+
+}  // namespace
+
+TokenSelection::Plans TokenSelection::make_plans(const SelectionShape& s) {
+  Plans p;
+  p.all = gpu::plan_topk(s.sequences, s.kv_heads, s.max_tokens);
+  p.one = gpu::plan_topk(1, s.kv_heads, s.max_tokens);
+  p.workspace_bytes = std::max(p.all.workspace_bytes, p.one.workspace_bytes);
+  return p;
+}
+
+std::int64_t TokenSelection::device_bytes(const SelectionShape& shape) {
+  return checked_sum("the selection workspace", score_bytes(shape), std::int64_t(make_plans(shape).workspace_bytes));
+}
+
+TokenSelection::TokenSelection(const SelectionShape& shape)
+    : shape_(shape),
+      plans_(make_plans(shape)),
+      scores_(std::size_t(score_bytes(shape))),
+      workspace_(plans_.workspace_bytes) {}
+
+void TokenSelection::select(const SelectionInputs& in, std::span<const TokenBudget> budgets,
+                            const SelectionOutputs& out, cudaStream_t stream) const {
+  require(budgets.size() == std::size_t(shape_.sequences), "token selection: ", budgets.size(),
+          " budgets for ", shape_.sequences, " sequences");
+  const bool uniform = std::all_of(budgets.begin(), budgets.end(),
+                                   [&](const TokenBudget& b) { return same_budget(b, budgets.front()); });
+  if (uniform) {
+    select_range(in, 0, shape_.sequences, budgets.front(), out, stream);
+    return;
+  }
+  for (int s = 0; s < shape_.sequences; ++s) select_range(in, s, 1, budgets[std::size_t(s)], out, stream);
+}
+
+void TokenSelection::select_range(const SelectionInputs& in, int first, int count, const TokenBudget& budget,
+                                  const SelectionOutputs& out, cudaStream_t stream) const {
+  const SelectionShape& s = shape_;
+  const std::int64_t elem = dtype_size(s.dtype);
+  const std::int64_t head_scores = std::int64_t(first) * s.kv_heads;
+  const gpu::TopkPlan& plan = count == s.sequences ? plans_.all : plans_.one;
+
+  float* scores = scores_.as<float>() + head_scores * s.max_tokens;
+  gpu::TopkArgs topk;
+  topk.scores = scores;
+  topk.score_stride = s.max_tokens;
+  topk.lengths = in.lengths + first;
+  topk.budget = budget;
+  topk.indices = out.indices + head_scores * out.index_stride;
+  topk.index_stride = out.index_stride;
+  topk.counts = out.counts + head_scores;
+  topk.workspace = workspace_.data();
+  topk.workspace_bytes = workspace_.bytes();
+  topk.first_digit_counted = true;
+
+  gpu::LabelScoreArgs score;
+  score.dtype = s.dtype;
+  score.sequences = count;
+  score.q_heads = s.q_heads;
+  score.kv_heads = s.kv_heads;
+  score.head_dim = s.head_dim;
+  score.r = s.r;
+  score.q = static_cast<const std::byte*>(in.q) + std::int64_t(first) * s.q_heads * s.head_dim * elem;
+  score.channels = in.channels;
+  score.labels = {static_cast<const std::byte*>(in.labels.data) + first * in.labels.strides.sequence * elem,
+                  in.labels.strides};
+  score.lengths = in.lengths + first;
+  score.max_tokens = s.max_tokens;
+  score.scores = scores;
+  score.score_stride = s.max_tokens;
+  // The score kernel counts the selection's first radix digit as it writes.
+  score.first_digit = gpu::begin_topk(plan, topk, stream);
+  gpu::score_labels(score, stream);
+  gpu::select_topk(plan, topk, stream);
+}
+
+}  // namespace dso
