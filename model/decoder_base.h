@@ -44,6 +44,9 @@ class DecoderBase : public Decoder {
   std::vector<std::int32_t> positions() const;
   void advance(int sequence, std::int64_t count) { positions_[std::size_t(sequence)] += count; }
   void set_logits_ready(bool ready) { logits_ready_ = ready; }
+  // A backend whose stream the engine works on destroys the engine first: the
+  // engine's teardown waits on that stream.
+  void destroy_engine() { engine_.reset(); }
   // Whether decode(layer) hands the engine a speculative query of layer + 1.
   bool wants_q_next(int layer) const;
 

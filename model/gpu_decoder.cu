@@ -62,6 +62,8 @@ class GpuDecoder final : public DecoderBase {
     create_engine();
   }
 
+  ~GpuDecoder() override { destroy_engine(); }
+
   void prefill(int sequence, std::span<const std::int32_t> tokens) override {
     check_prefill(sequence, tokens);
     const LlamaConfig& c = config();

@@ -1,6 +1,7 @@
 #pragma once
 // A tiny Llama-family model for decoder tests: two layers, grouped-query
-// attention (4 query heads over 2 KV heads), head_dim 16, a feed-forward width
+// attention (4 query heads over 2 KV heads), head_dim 16 (64 for the cuda
+// backend, whose kernels take head_dim 64 or 128), a feed-forward width
 // that is no multiple of 8, and a 50-token vocabulary, with seeded dummy
 // weights; and the decoder options that run it.
 #include <algorithm>
@@ -14,14 +15,14 @@
 
 namespace dso::test {
 
-inline LlamaConfig tiny_llama_config() {
+inline LlamaConfig tiny_llama_config(int head_dim = 16) {
   LlamaConfig c;
   c.name = "tiny";
   c.layers = 2;
   c.q_heads = 4;
   c.kv_heads = 2;
-  c.head_dim = 16;
-  c.hidden = 64;
+  c.head_dim = head_dim;
+  c.hidden = c.q_heads * head_dim;
   c.ffn_hidden = 100;
   c.vocab_size = 50;
   c.context_length = 256;
