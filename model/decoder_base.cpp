@@ -42,6 +42,32 @@ void DecoderBase::reset(int batch) {
   create_engine();
 }
 
+void DecoderBase::reset_engine(const EngineConfig& config) {
+  const EngineConfig& now = engine_config_;
+  require(config.shape.layers == now.shape.layers && config.shape.q_heads == now.shape.q_heads &&
+              config.shape.kv_heads == now.shape.kv_heads && config.shape.head_dim == now.shape.head_dim,
+          "a new engine must have the model's attention shape");
+  require(config.dtype == now.dtype && config.backend == now.backend,
+          "a new engine must keep the decoder's dtype and backend");
+  require(config.batch >= 1 && config.batch <= max_batch_, "a new engine of batch ", config.batch,
+          ": the decoder was made for 1 to ", max_batch_, " sequences");
+  engine_.reset();
+  engine_config_ = config;
+  positions_.assign(std::size_t(config.batch), 0);
+  create_engine();
+}
+
+void DecoderBase::adopt_filled(std::int64_t context) {
+  Engine& e = engine();
+  for (int s = 0; s < batch(); ++s)
+    for (int l = 0; l < config_.layers; ++l)
+      require(e.length(s, l) == context, "sequence ", s, " holds ", e.length(s, l), " tokens at layer ", l,
+              ", not the ", context, " to be adopted as its context");
+  bind_engine(e);
+  std::fill(positions_.begin(), positions_.end(), context);
+  logits_ready_ = false;
+}
+
 std::int64_t DecoderBase::buffer_rows() const { return std::max<std::int64_t>(max_batch_, prefill_chunk_); }
 
 void DecoderBase::check_tokens(std::span<const std::int32_t> tokens, const char* what) const {
