@@ -11,6 +11,7 @@ DecoderBase::DecoderBase(const LlamaConfig& config, bool dummy, const DecoderOpt
     : config_(config),
       dummy_(dummy),
       engine_config_(options.engine),
+      made_for_(options.engine),
       max_batch_(options.engine.batch),
       prefill_chunk_(options.prefill_chunk),
       positions_(std::size_t(options.engine.batch), 0) {}
@@ -51,6 +52,14 @@ void DecoderBase::reset_engine(const EngineConfig& config) {
           "a new engine must keep the decoder's dtype and backend");
   require(config.batch >= 1 && config.batch <= max_batch_, "a new engine of batch ", config.batch,
           ": the decoder was made for 1 to ", max_batch_, " sequences");
+  // The speculative query's packed rows of W_q were made for the first
+  // engine's label channels and sync layers.
+  const EngineConfig& made = made_for_;
+  require(config.policy != Policy::ds_offload ||
+              (made.policy == Policy::ds_offload && config.channels.r == made.channels.r &&
+               config.channels.index == made.channels.index && config.sync_layers == made.sync_layers),
+          "a new ds_offload engine needs a decoder made for ds_offload with the same label channels and sync "
+          "layers: its speculative query is packed for those");
   engine_.reset();
   engine_config_ = config;
   positions_.assign(std::size_t(config.batch), 0);

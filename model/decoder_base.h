@@ -55,6 +55,7 @@ class DecoderBase : public Decoder {
   LlamaConfig config_;
   bool dummy_;
   EngineConfig engine_config_;
+  EngineConfig made_for_;  // the first engine's configuration
   int max_batch_;
   std::int64_t prefill_chunk_;
   std::vector<std::int64_t> positions_;

@@ -76,11 +76,12 @@ TEST(ModelBench, DummyModelPrintsEveryContractFieldPerPolicy) {
   const std::int64_t context = 301;
   const int batch = 2, steps = 3, warmup = 1;
   const ToolRun run = run_tool("bench --backend cpu --shape smollm2-135m --context 301 --batch 2 --steps 3 "
-                               "--warmup 1 --seed 7 --policy ds_offload,flexgen,dense_gpu");
+                               "--warmup 1 --seed 7 --policy flexgen,ds_offload,dense_gpu");
   ASSERT_EQ(run.status, 0) << run.err;
   const std::vector<nlohmann::json> lines = json_lines(run.out);
   ASSERT_EQ(lines.size(), 3u) << run.out;
-  const char* const policies[] = {"ds_offload", "flexgen", "dense_gpu"};
+  // ds_offload not first: the decoder is made for it, then its engine replaced.
+  const char* const policies[] = {"flexgen", "ds_offload", "dense_gpu"};
   for (std::size_t i = 0; i < lines.size(); ++i) {
     const nlohmann::json& j = lines[i];
     for (const char* field : kContractFields) EXPECT_TRUE(j.contains(field)) << "missing " << field << ": " << j;
@@ -104,13 +105,13 @@ TEST(ModelBench, DummyModelPrintsEveryContractFieldPerPolicy) {
   // ds_offload selects k = context / 16 tokens per head with r = 64 / 16 labels;
   // flexgen fetches every cached token of every layer, the one being decoded
   // aside; dense_gpu fetches nothing.
-  EXPECT_EQ(lines[0]["k"], context / 16);
-  EXPECT_EQ(lines[0]["r"], 4);
-  const std::int64_t flexgen_h2d = lines[1]["h2d_bytes_per_step"];
+  EXPECT_EQ(lines[1]["k"], context / 16);
+  EXPECT_EQ(lines[1]["r"], 4);
+  const std::int64_t flexgen_h2d = lines[0]["h2d_bytes_per_step"];
   EXPECT_GE(flexgen_h2d, batch * kv_bytes(30, 3, 64, context));
   EXPECT_LE(flexgen_h2d, batch * kv_bytes(30, 3, 64, context + warmup + steps));
-  EXPECT_GT(std::int64_t(lines[0]["h2d_bytes_per_step"]), 0);
-  EXPECT_LT(std::int64_t(lines[0]["h2d_bytes_per_step"]), flexgen_h2d / 4);
+  EXPECT_GT(std::int64_t(lines[1]["h2d_bytes_per_step"]), 0);
+  EXPECT_LT(std::int64_t(lines[1]["h2d_bytes_per_step"]), flexgen_h2d / 4);
   EXPECT_EQ(lines[2]["h2d_bytes_per_step"], 0);
   EXPECT_NE(run.err.find("filled"), std::string::npos) << run.err;
 }
