@@ -73,7 +73,8 @@ class Decoder {
 
   // Drops every cached token and the engine, then creates one of `config`:
   // another policy, budget, label channels or capacity over the same weights
-  // (same shape, dtype and backend; at most max_batch() sequences). A
+  // (same shape, or none: the model's; same dtype and backend; at most
+  // max_batch() sequences). A
   // ds_offload engine needs a decoder made for ds_offload with the same label
   // channels and sync layers. The old engine's memory is returned before the
   // new one is checked for room.

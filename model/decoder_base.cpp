@@ -43,7 +43,11 @@ void DecoderBase::reset(int batch) {
   create_engine();
 }
 
-void DecoderBase::reset_engine(const EngineConfig& config) {
+void DecoderBase::reset_engine(const EngineConfig& requested) {
+  EngineConfig config = requested;
+  const AttentionShape& empty = config.shape;
+  if (empty.layers == 0 && empty.q_heads == 0 && empty.kv_heads == 0 && empty.head_dim == 0)
+    config.shape = config_.attention();  // as make_decoder takes it
   const EngineConfig& now = engine_config_;
   require(config.shape.layers == now.shape.layers && config.shape.q_heads == now.shape.q_heads &&
               config.shape.kv_heads == now.shape.kv_heads && config.shape.head_dim == now.shape.head_dim,
