@@ -1,18 +1,21 @@
-// `dsoffload bench`: a decode loop over a synthetic cache with every policy,
-// one JSON line per policy on stdout and a table on stderr, so that
-// `dsoffload bench > runs.jsonl` keeps only what scripts read. `k` is
-// reported at the filled context; the timed steps grow it by a few tokens.
-// On the cuda backend each run also measures the contiguous pinned PCIe rate
-// (pcie_h2d_GBps), the ceiling its fetches are compared with.
+// `dsoffload bench`: one JSON line per policy on stdout and a table on
+// stderr, so that `dsoffload bench > runs.jsonl` keeps only what scripts read.
+// Two modes: whole decode steps of a Llama model (cli/model_bench.h), and
+// below, the attention engine alone, a decode loop over a synthetic cache.
+// `k` is reported at the filled context; the timed steps grow it by a few
+// tokens. On the cuda backend each run also measures the contiguous pinned
+// PCIe rate (pcie_h2d_GBps), the ceiling its fetches are compared with.
 #include <algorithm>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "cli/bench_options.h"
 #include "cli/bench_report.h"
 #include "cli/bench_steps.h"
 #include "cli/commands.h"
+#include "cli/model_bench.h"
 #include "cli/pcie_rate.h"
 #include "cli/shape_names.h"
 #include "cli/synthetic_tensors.h"
@@ -27,38 +30,15 @@ namespace dso::cli {
 
 namespace {
 
-struct BenchOptions {
-  std::string backend = "auto";
-  std::vector<std::string> policies{"dense_gpu", "ds_gpu", "flexgen", "ds_offload", "ds_offload_sync"};
-  std::string shape = "small";
-  std::string dtype = "f16";
-  std::int64_t context = 4096;
-  int batch = 1;
-  int steps = 20;
-  int warmup = 3;
-  std::int64_t k = 0;
-  double k_fraction = 1.0 / 16;
-  int r = 0;  // 0: head_dim / 16
-  std::int64_t sink = 0;
-  std::int64_t recent = 0;
-  std::uint64_t seed = 1;
-  bool phases = false;  // cuda: phase times from CUDA events
-};
-
-// The contiguous copy the rate is measured with: long enough to reach the
-// link's steady rate.
-constexpr std::int64_t kPcieProbeBytes = std::int64_t(1) << 30;
-constexpr int kPcieProbeRepeats = 7;
-
 template <class T>
 T median(std::vector<T> v) {
   std::nth_element(v.begin(), v.begin() + std::ptrdiff_t(v.size() / 2), v.end());
   return v[v.size() / 2];
 }
 
-BenchResult run_policy(const EngineConfig& config, const BenchOptions& o, const std::string& shape_name,
+BenchResult run_policy(const EngineConfig& config, const BenchOptions& o, std::int64_t context, const std::string& shape_name,
                        const SyntheticTensors& data, const MemoryPlan& plan, std::optional<double> pcie) {
-  const StepLoop loop{o.context, o.warmup, o.steps};
+  const StepLoop loop{context, o.warmup, o.steps};
   const bool cuda = config.backend == Backend::cuda;
   std::optional<gpu::Stream> stream;  // outlives the engine, which works on it
   if (cuda) stream.emplace();
@@ -84,9 +64,9 @@ BenchResult run_policy(const EngineConfig& config, const BenchOptions& o, const 
   r.shape_name = shape_name;
   r.shape = config.shape;
   r.dtype = config.dtype;
-  r.context = o.context;
+  r.context = context;
   r.batch = o.batch;
-  r.k = budget_at(config, o.context).k;
+  r.k = budget_at(config, context).k;
   r.r = config.channels.r;
   r.budget = config.budget;
   r.seed = o.seed;
@@ -104,14 +84,11 @@ BenchResult run_policy(const EngineConfig& config, const BenchOptions& o, const 
   return r;
 }
 
-void run_bench(const BenchOptions& o) {
-  const NamedShape shape = parse_shape(o.shape);
-  require(o.backend == "auto" || o.backend == "cpu" || o.backend == "cuda", "unknown backend '", o.backend,
-          "' (choose auto, cpu or cuda)");
-  const bool cuda = o.backend == "cuda" || (o.backend == "auto" && gpu_available());
+void run_attention_bench(const BenchOptions& o, bool cuda) {
+  const NamedShape shape = parse_shape(o.shape.empty() ? "small" : o.shape);
+  const std::int64_t context = parse_token_count(o.context.empty() ? "4096" : o.context);
   require(o.dtype == "f16" || o.dtype == "bf16", "unknown dtype '", o.dtype, "' (choose f16 or bf16)");
-  require(o.context >= 1 && o.batch >= 1 && o.steps >= 1 && o.warmup >= 0,
-          "context, batch and steps must be positive and warmup not negative");
+  require(o.batch >= 1 && o.steps >= 1 && o.warmup >= 0, "batch and steps must be positive and warmup not negative");
   const int r = o.r > 0 ? o.r : std::max(1, shape.shape.head_dim / 16);
 
   EngineConfig base;
@@ -119,7 +96,7 @@ void run_bench(const BenchOptions& o) {
   base.dtype = o.dtype == "f16" ? DType::f16 : DType::bf16;
   base.backend = cuda ? Backend::cuda : Backend::cpu;
   base.batch = o.batch;
-  base.capacity = o.context + o.warmup + o.steps;
+  base.capacity = context + o.warmup + o.steps;
   base.budget = {o.k, o.sink, o.recent};
   base.k_fraction = o.k > 0 ? 0.0 : o.k_fraction;
 
@@ -129,7 +106,8 @@ void run_bench(const BenchOptions& o) {
   base.channels = LabelChannels::leading(base.shape, r);
   std::vector<EngineConfig> configs;
   std::vector<MemoryPlan> plans;
-  for (const std::string& name : o.policies) {
+  const std::vector<std::string> all{"dense_gpu", "ds_gpu", "flexgen", "ds_offload", "ds_offload_sync"};
+  for (const std::string& name : o.policies.empty() ? all : o.policies) {
     EngineConfig c = base;
     c.policy = parse_policy(name);
     plans.push_back(Engine::check_fits(c));
@@ -141,14 +119,30 @@ void run_bench(const BenchOptions& o) {
       cuda ? std::optional<double>(measure_pcie_h2d_GBps(kPcieProbeBytes, kPcieProbeRepeats)) : std::nullopt;
 
   const SyntheticTensors data(base.shape, base.dtype, o.seed, r);
-  const LabelChannels channels = data.calibrate(r, std::min<std::int64_t>(o.context, 1024));
+  const LabelChannels channels = data.calibrate(r, std::min<std::int64_t>(context, 1024));
   std::vector<BenchResult> results;
   for (std::size_t i = 0; i < configs.size(); ++i) {
     configs[i].channels = channels;
-    results.push_back(run_policy(configs[i], o, shape.name, data, plans[i], pcie));
+    results.push_back(run_policy(configs[i], o, context, shape.name, data, plans[i], pcie));
     print_json_line(results.back());
   }
   print_table(results);
+}
+
+// The model mode where a model is named (--model, or a Llama shape), or by
+// default on a GPU; the attention engine alone otherwise.
+void run_bench(const BenchOptions& o) {
+  require(o.backend == "auto" || o.backend == "cpu" || o.backend == "cuda", "unknown backend '", o.backend,
+          "' (choose auto, cpu or cuda)");
+  const bool cuda = o.backend == "cuda" || (o.backend == "auto" && gpu_available());
+  require(o.model.empty() || o.shape.empty(), "--model and --shape name two models: give one");
+  require(!(o.attention_only && !o.model.empty()), "--attention-only runs no model: drop --model");
+  const bool model_named = !o.model.empty() || (!o.shape.empty() && is_model_shape(o.shape));
+  const bool model_mode = !o.attention_only && (model_named || (o.shape.empty() && cuda));
+  if (model_mode)
+    run_model_bench(o, cuda);
+  else
+    run_attention_bench(o, cuda);
 }
 
 }  // namespace
@@ -157,18 +151,26 @@ void add_bench(CLI::App& app) {
   auto o = std::make_shared<BenchOptions>();
   CLI::App* sub = app.add_subcommand(
       "bench",
-      "Decode benchmark over a synthetic K/V cache (random tensors, no model). Prints one JSON object per line "
+      "Decode benchmark. Model mode (--model FILE.gguf, --shape llama-2-7b|llama-3-8b|smollm2-135m, or the "
+      "default on a GPU: llama-3-8b at 128K): whole decode steps of the model. --attention-only (the default "
+      "without a GPU): the attention engine alone over a synthetic K/V cache. Prints one JSON object per line "
       "and policy on stdout and a table on stderr.");
   sub->add_option("--backend", o->backend, "cpu, cuda, or auto: cuda where a GPU is visible")->capture_default_str();
   sub->add_option("--policy", o->policies,
                   "policies to run, repeatable or comma separated: dense_gpu, ds_gpu, flexgen, ds_offload, "
-                  "ds_offload_sync (default: all)")
+                  "ds_offload_sync (default: all in the attention-only mode; in the model mode the offload ones, "
+                  "and the GPU-resident ones where they fit)")
       ->delimiter(',');
-  sub->add_option("--shape", o->shape, "small, llama-2-7b, llama-3-8b, smollm2-135m, or e.g. L4-Hq8-Hkv2-d64")
-      ->capture_default_str();
+  sub->add_option("--shape", o->shape,
+                  "llama-2-7b, llama-3-8b, smollm2-135m (dummy weights; model mode unless --attention-only), "
+                  "small or e.g. L4-Hq8-Hkv2-d64 (attention only)");
+  sub->add_option("--model", o->model, "a GGUF file: the model mode with its real weights");
+  sub->add_flag("--attention-only", o->attention_only,
+                "time the attention engine alone over a synthetic cache (no projections, MLP or LM head)");
   sub->add_option("--dtype", o->dtype, "f16 or bf16")->capture_default_str();
-  sub->add_option("--context", o->context, "tokens cached per sequence before the timed steps")
-      ->capture_default_str();
+  sub->add_option("--context", o->context,
+                  "tokens cached per sequence before the timed steps: 4096, 16K, 1M (default 128K for a model, "
+                  "4096 attention only)");
   sub->add_option("--batch", o->batch, "sequences decoded together")->capture_default_str();
   sub->add_option("--steps", o->steps, "timed decode steps (medians are reported)")->capture_default_str();
   sub->add_option("--warmup", o->warmup, "untimed decode steps first")->capture_default_str();
@@ -179,7 +181,7 @@ void add_bench(CLI::App& app) {
   sub->add_option("--r", o->r, "label channels per KV head (default head_dim / 16)");
   sub->add_option("--sink", o->sink, "first tokens always attended")->capture_default_str();
   sub->add_option("--recent", o->recent, "newest tokens always attended")->capture_default_str();
-  sub->add_option("--seed", o->seed, "seed of the synthetic tensors")->capture_default_str();
+  sub->add_option("--seed", o->seed, "seed of the dummy weights and synthetic tensors")->capture_default_str();
   sub->add_flag("--phases", o->phases,
                 "cuda: time the select, fetch and attend phases with CUDA events (adds an event pair per phase)");
   sub->callback([o] { run_bench(*o); });

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "cli/device_synthetic_tensors.h"
 #include "cli/synthetic_tensors.h"
 #include "offload/engine.h"
 
@@ -24,6 +25,13 @@ struct StepSample {
   double ms = 0;
   StepStats stats;
 };
+
+// Appends `context` synthetic tokens to every (sequence, layer) of an empty
+// engine through its prefill, in large chunks, with progress on stderr. The
+// cuda fill makes the chunks on the GPU, sets `stream` as the engine's stream
+// and returns with it synchronised.
+void fill_cpu_cache(Engine& engine, const SyntheticTensors& data, std::int64_t context);
+void fill_cuda_cache(Engine& engine, const DeviceSyntheticTensors& data, std::int64_t context, cudaStream_t stream);
 
 // Host tensors, host wall-clock.
 std::vector<StepSample> run_cpu_steps(Engine& engine, const SyntheticTensors& data, const StepLoop& loop);

@@ -1,14 +1,13 @@
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <string>
 
 #include "cli/bench_steps.h"
 
 namespace dso::cli {
 
-namespace {
-
-// Fills every (sequence, layer) with `context` synthetic tokens, a chunk at a time.
-void fill_cache(Engine& engine, const SyntheticTensors& data, std::int64_t context) {
+void fill_cpu_cache(Engine& engine, const SyntheticTensors& data, std::int64_t context) {
   const EngineConfig& c = engine.config();
   constexpr std::int64_t chunk = 4096;
   std::vector<std::uint16_t> k(std::size_t(chunk) * c.shape.kv_heads * c.shape.head_dim), v(k.size());
@@ -20,12 +19,12 @@ void fill_cache(Engine& engine, const SyntheticTensors& data, std::int64_t conte
         data.cached(TensorKind::value, s, l, begin, count, v.data());
         engine.prefill(l, s, k.data(), v.data(), count);
       }
+  std::fprintf(stderr, "filled the %s cache: %lld tokens of %d sequences, synthetic\n",
+               std::string(policy_name(c.policy)).c_str(), static_cast<long long>(context), c.batch);
 }
 
-}  // namespace
-
 std::vector<StepSample> run_cpu_steps(Engine& engine, const SyntheticTensors& data, const StepLoop& loop) {
-  fill_cache(engine, data, loop.context);
+  fill_cpu_cache(engine, data, loop.context);
   const EngineConfig& config = engine.config();
   const AttentionShape& s = config.shape;
   const std::size_t q_size = std::size_t(config.batch) * s.q_heads * s.head_dim;

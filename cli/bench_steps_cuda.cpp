@@ -10,12 +10,10 @@
 
 namespace dso::cli {
 
-namespace {
-
-// Fills every (sequence, layer) through the engine's prefill in chunks of up
-// to 64 MiB of K, made on the GPU, reporting progress on stderr: a 256K
-// context of llama-3-8b at batch 2 is 64 GiB of host cache.
-void fill_cache(Engine& engine, const DeviceSyntheticTensors& data, std::int64_t context, cudaStream_t stream) {
+// Chunks of up to 64 MiB of K: a 256K context of llama-3-8b at batch 2 is
+// 64 GiB of host cache.
+void fill_cuda_cache(Engine& engine, const DeviceSyntheticTensors& data, std::int64_t context, cudaStream_t stream) {
+  engine.set_stream(stream);
   const EngineConfig& c = engine.config();
   const std::int64_t token_bytes = std::int64_t(c.shape.kv_heads) * c.shape.head_dim * dtype_size(c.dtype);
   const std::int64_t chunk = std::clamp<std::int64_t>((std::int64_t(64) << 20) / token_bytes, 1, context);
@@ -45,13 +43,10 @@ void fill_cache(Engine& engine, const DeviceSyntheticTensors& data, std::int64_t
   std::fprintf(stderr, "\n");
 }
 
-}  // namespace
-
 std::vector<StepSample> run_cuda_steps(Engine& engine, const SyntheticTensors& data, const StepLoop& loop,
                                        cudaStream_t stream) {
-  engine.set_stream(stream);
   const DeviceSyntheticTensors device_data(data);
-  fill_cache(engine, device_data, loop.context, stream);
+  fill_cuda_cache(engine, device_data, loop.context, stream);
 
   // Every step's inputs are made before the timed loop, as a model runner
   // would have them on the GPU already.

@@ -31,7 +31,10 @@ std::int64_t buffer_bytes(const LlamaConfig& c, const DecoderOptions& o) {
 
 }  // namespace
 
-std::unique_ptr<Decoder> make_decoder(const WeightSource& weights, DecoderOptions options) {
+namespace {
+
+// Fills in the engine's shape from the model and validates the options.
+void complete_options(const WeightSource& weights, DecoderOptions& options) {
   const LlamaConfig& c = weights.config();
   c.validate();
   EngineConfig& e = options.engine;
@@ -41,35 +44,51 @@ std::unique_ptr<Decoder> make_decoder(const WeightSource& weights, DecoderOption
           "/", e.shape.kv_heads, " heads of ", e.shape.head_dim, "; the model '", c.name, "' has ", shape.layers,
           " layers, ", shape.q_heads, "/", shape.kv_heads, " heads of ", shape.head_dim);
   require(options.prefill_chunk > 0, "prefill chunk must be positive, got ", options.prefill_chunk);
-  const MemoryPlan plan = Engine::plan(e);  // validates the engine's configuration
+}
 
+}  // namespace
+
+DecoderFootprint check_decoder_fits(const WeightSource& weights, DecoderOptions options) {
+  complete_options(weights, options);
+  const LlamaConfig& c = weights.config();
+  const EngineConfig& e = options.engine;
+  DecoderFootprint f;
+  f.engine = Engine::plan(e);  // validates the engine's configuration
   const bool cuda = e.backend == Backend::cuda;
-  const std::int64_t weight_bytes =
-      checked_product("the weights' size", llama_weight_count(c, weights.tied_lm_head()), cuda ? 2 : 4);
-  const std::int64_t buffers = buffer_bytes(c, options);
+  f.weight_bytes = checked_product("the weights' size", llama_weight_count(c, weights.tied_lm_head()), cuda ? 2 : 4);
+  f.buffer_bytes = buffer_bytes(c, options);
+  const MemoryPlan& plan = f.engine;
   const char* kind = weights.is_dummy() ? "dummy" : "real";
   if (!cuda) {
     // The cpu backend keeps what the GPU would hold in host memory as well.
-    const std::int64_t needed = checked_sum("host memory", checked_sum("host memory", weight_bytes, buffers),
-                                            checked_sum("host memory", plan.host_bytes, plan.gpu_bytes));
+    const std::int64_t needed =
+        checked_sum("host memory", checked_sum("host memory", f.weight_bytes, f.buffer_bytes),
+                    checked_sum("host memory", plan.host_bytes, plan.gpu_bytes));
     const std::int64_t available = available_host_bytes();
     require(needed <= available, "model '", c.name, "' (", kind, " weights) on the cpu backend needs ",
-            format_bytes(needed), " of host memory (", format_bytes(weight_bytes), " of fp32 weights, ",
+            format_bytes(needed), " of host memory (", format_bytes(f.weight_bytes), " of fp32 weights, ",
             format_bytes(plan.host_bytes + plan.gpu_bytes), " for the engine), ", format_bytes(available),
             " available");
-    return make_cpu_decoder(weights, options);
+    return f;
   }
   require(gpu_available(), "the cuda backend needs a GPU and none is visible (use the cpu backend)");
   const std::int64_t gpu_needed =
-      checked_sum("GPU memory", checked_sum("GPU memory", weight_bytes, buffers), plan.gpu_bytes);
+      checked_sum("GPU memory", checked_sum("GPU memory", f.weight_bytes, f.buffer_bytes), plan.gpu_bytes);
   const std::int64_t gpu_free = available_gpu_bytes();
   require(gpu_needed <= gpu_free, "model '", c.name, "' (", kind, " weights) needs ", format_bytes(gpu_needed),
-          " of GPU memory (", format_bytes(weight_bytes), " of ", dtype_name(e.dtype), " weights, ",
+          " of GPU memory (", format_bytes(f.weight_bytes), " of ", dtype_name(e.dtype), " weights, ",
           format_bytes(plan.gpu_bytes), " for the engine), ", format_bytes(gpu_free), " free on ", device_name());
   const std::int64_t host_free = available_host_bytes();
   require(plan.host_bytes <= host_free, "the engine needs ", format_bytes(plan.host_bytes),
           " of host memory for the K/V cache, ", format_bytes(host_free), " available");
-  return make_gpu_decoder(weights, options);
+  return f;
+}
+
+std::unique_ptr<Decoder> make_decoder(const WeightSource& weights, DecoderOptions options) {
+  complete_options(weights, options);
+  check_decoder_fits(weights, options);
+  return options.engine.backend == Backend::cuda ? make_gpu_decoder(weights, options)
+                                                 : make_cpu_decoder(weights, options);
 }
 
 }  // namespace dso

@@ -70,7 +70,34 @@ class Decoder {
   // Drops every cached token: a fresh engine for `batch` sequences, at most
   // the batch the decoder was made for.
   virtual void reset(int batch) = 0;
+
+  // Drops every cached token and the engine, then creates one of `config`:
+  // another policy, budget, label channels or capacity over the same weights
+  // (same shape, or none: the model's; same dtype and backend; at most
+  // max_batch() sequences). A
+  // ds_offload engine needs a decoder made for ds_offload with the same label
+  // channels and sync layers. The old engine's memory is returned before the
+  // new one is checked for room.
+  virtual void reset_engine(const EngineConfig& config) = 0;
+
+  // Takes what was appended to the engine outside the decoder (engine().prefill,
+  // e.g. a synthetic fill) as every sequence's context: each must hold `context`
+  // tokens at every layer. Decoding goes on at position `context` (RoPE's
+  // position). On the cuda backend the decoder's stream becomes the engine's
+  // again, should the fill have set another, after that stream was synchronised.
+  virtual void adopt_filled(std::int64_t context) = 0;
 };
+
+// What a decoder needs, computed before anything is allocated.
+struct DecoderFootprint {
+  std::int64_t weight_bytes = 0;  // on the GPU (16-bit) for cuda, in host memory (fp32) for cpu
+  std::int64_t buffer_bytes = 0;  // working buffers, with the weights
+  MemoryPlan engine;
+};
+
+// Validates `options` against the weights and checks that weights, buffers and
+// engine fit the memory available now; throws dso::Error with the sizes otherwise.
+DecoderFootprint check_decoder_fits(const WeightSource& weights, DecoderOptions options);
 
 // Loads the weights (on the GPU for Backend::cuda) and creates the engine.
 // Refuses, before allocating, a configuration whose weights, engine and

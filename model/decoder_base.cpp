@@ -11,6 +11,7 @@ DecoderBase::DecoderBase(const LlamaConfig& config, bool dummy, const DecoderOpt
     : config_(config),
       dummy_(dummy),
       engine_config_(options.engine),
+      made_for_(options.engine),
       max_batch_(options.engine.batch),
       prefill_chunk_(options.prefill_chunk),
       positions_(std::size_t(options.engine.batch), 0) {}
@@ -40,6 +41,44 @@ void DecoderBase::reset(int batch) {
   engine_config_.batch = batch;
   positions_.assign(std::size_t(batch), 0);
   create_engine();
+}
+
+void DecoderBase::reset_engine(const EngineConfig& requested) {
+  EngineConfig config = requested;
+  const AttentionShape& empty = config.shape;
+  if (empty.layers == 0 && empty.q_heads == 0 && empty.kv_heads == 0 && empty.head_dim == 0)
+    config.shape = config_.attention();  // as make_decoder takes it
+  const EngineConfig& now = engine_config_;
+  require(config.shape.layers == now.shape.layers && config.shape.q_heads == now.shape.q_heads &&
+              config.shape.kv_heads == now.shape.kv_heads && config.shape.head_dim == now.shape.head_dim,
+          "a new engine must have the model's attention shape");
+  require(config.dtype == now.dtype && config.backend == now.backend,
+          "a new engine must keep the decoder's dtype and backend");
+  require(config.batch >= 1 && config.batch <= max_batch_, "a new engine of batch ", config.batch,
+          ": the decoder was made for 1 to ", max_batch_, " sequences");
+  // The speculative query's packed rows of W_q were made for the first
+  // engine's label channels and sync layers.
+  const EngineConfig& made = made_for_;
+  require(config.policy != Policy::ds_offload ||
+              (made.policy == Policy::ds_offload && config.channels.r == made.channels.r &&
+               config.channels.index == made.channels.index && config.sync_layers == made.sync_layers),
+          "a new ds_offload engine needs a decoder made for ds_offload with the same label channels and sync "
+          "layers: its speculative query is packed for those");
+  engine_.reset();
+  engine_config_ = config;
+  positions_.assign(std::size_t(config.batch), 0);
+  create_engine();
+}
+
+void DecoderBase::adopt_filled(std::int64_t context) {
+  Engine& e = engine();
+  for (int s = 0; s < batch(); ++s)
+    for (int l = 0; l < config_.layers; ++l)
+      require(e.length(s, l) == context, "sequence ", s, " holds ", e.length(s, l), " tokens at layer ", l,
+              ", not the ", context, " to be adopted as its context");
+  bind_engine(e);
+  std::fill(positions_.begin(), positions_.end(), context);
+  logits_ready_ = false;
 }
 
 std::int64_t DecoderBase::buffer_rows() const { return std::max<std::int64_t>(max_batch_, prefill_chunk_); }

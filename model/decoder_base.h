@@ -20,6 +20,8 @@ class DecoderBase : public Decoder {
   int max_batch() const override { return max_batch_; }
   std::int64_t position(int sequence) const override;
   void reset(int batch) override;
+  void reset_engine(const EngineConfig& config) override;
+  void adopt_filled(std::int64_t context) override;
 
  protected:
   // `options` must have passed make_decoder's checks.
@@ -56,6 +58,7 @@ class DecoderBase : public Decoder {
   LlamaConfig config_;
   bool dummy_;
   EngineConfig engine_config_;
+  EngineConfig made_for_;  // the first engine's configuration
   int max_batch_;
   std::int64_t prefill_chunk_;
   std::vector<std::int64_t> positions_;

@@ -1,0 +1,40 @@
+#pragma once
+// The options of `dsoffload bench`, shared by its two modes: whole decode
+// steps of a Llama model (the default on a GPU) and the attention engine
+// alone over a synthetic cache (--attention-only, and the default without a GPU).
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace dso::cli {
+
+struct BenchOptions {
+  std::string backend = "auto";
+  std::vector<std::string> policies;  // empty: the mode's default
+  std::string shape;                  // empty: the mode's default
+  std::string model;                  // a GGUF file: real weights
+  bool attention_only = false;
+  std::string dtype = "f16";
+  std::string context;  // "128K", "4096"; empty: the mode's default
+  int batch = 1;
+  int steps = 20;
+  int warmup = 3;
+  std::int64_t k = 0;
+  double k_fraction = 1.0 / 16;
+  int r = 0;  // 0: head_dim / 16
+  std::int64_t sink = 0;
+  std::int64_t recent = 0;
+  std::uint64_t seed = 1;
+  bool phases = false;  // cuda: phase times from CUDA events
+};
+
+// The contiguous copy the PCIe rate is measured with: long enough to reach
+// the link's steady rate.
+constexpr std::int64_t kPcieProbeBytes = std::int64_t(1) << 30;
+constexpr int kPcieProbeRepeats = 7;
+
+// "16384", "16K" (x1024), "1M" (x1024^2); throws dso::Error otherwise.
+std::int64_t parse_token_count(const std::string& text);
+
+}  // namespace dso::cli

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The runs of the benchmark protocol (DESIGN.md §5) on an H100 with 125 GiB of
+# host memory, each a separate process writing JSON lines to OUTDIR/<run>.jsonl
+# and its stderr (fill and allocation times, progress, table) to
+# OUTDIR/<run>.log; then the sweep's plot and a Markdown table of everything.
+#   (a) llama-3-8b, 256K, batch 2, r = 16 and r = 8: ds_offload, ds_offload_sync, flexgen
+#   (b) llama-2-7b, 128K, batch 1, r = 8: the same policies
+#   (c) llama-3-8b, batch 1, 16K..256K: every policy that fits
+# Budget, from bytes: a 64 GiB cache (a, b) takes flexgen ~1.3 s a step at
+# ~50 GB/s, so 3 + 20 steps are ~30 s per run; pinning and filling 64 GiB
+# takes tens of seconds per policy. All runs use 20 timed steps after 3 warm-up.
+set -euo pipefail
+out=${1:?usage: scripts/bench_gpu.sh OUTDIR}
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+tool=${DSO_TOOL:-$root/build/dsoffload}
+mkdir -p "$out"
+offload=ds_offload,ds_offload_sync,flexgen
+start=$(date +%s)
+
+run() {
+  local name=$1
+  shift
+  local t0
+  t0=$(date +%s)
+  set -- "$@" --steps 20 --warmup 3
+  echo "$name: $tool bench $*" | tee -a "$out/commands.txt"
+  "$tool" bench "$@" >"$out/$name.jsonl" 2>"$out/$name.log"
+  echo "$name: $(($(date +%s) - t0)) s (total $(($(date +%s) - start)) s)" | tee -a "$out/timings.txt"
+}
+
+run a_llama3_256k_b2_r16 --shape llama-3-8b --context 256K --batch 2 --r 16 --policy "$offload"
+run a_llama3_256k_b2_r8 --shape llama-3-8b --context 256K --batch 2 --r 8 --policy "$offload"
+run b_llama2_128k_b1_r8 --shape llama-2-7b --context 128K --batch 1 --r 8 --policy "$offload"
+for context in 16K 32K 64K 128K 256K; do
+  # No --policy: the offload policies, and dense_gpu and ds_gpu where they fit.
+  run "c_sweep_llama3_${context}" --shape llama-3-8b --context "$context" --batch 1
+done
+
+python3 "$root/scripts/plot_bench.py" "$out"/c_sweep_*.jsonl --shape llama-3-8b --batch 1 -o "$out/sweep.png"
+python3 "$root/scripts/bench_table.py" "$out" >"$out/results.md"
+echo "done in $(($(date +%s) - start)) s: $out/results.md, $out/sweep.png"

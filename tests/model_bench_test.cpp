@@ -1,0 +1,156 @@
+// `dsoffload bench` in its model mode, run as a user runs it on the cpu
+// backend: whole decode steps of a small model under several policies, every
+// field of the output contract, and the refusal of a run that does not fit,
+// before anything is allocated.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "support/smollm2.h"
+
+namespace dso {
+namespace {
+
+struct ToolRun {
+  int status = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string read_all(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+ToolRun run_tool(const std::string& arguments) {
+  const std::filesystem::path err =
+      std::filesystem::temp_directory_path() / ("dso_" + std::to_string(::getpid()) + "_bench_stderr.txt");
+  const std::string command = std::string("'") + DSO_TOOL_PATH + "' " + arguments + " 2>'" + err.string() + "'";
+  ToolRun run;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (!pipe) return run;
+  char buffer[4096];
+  for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) run.out.append(buffer, n);
+  const int raw = ::pclose(pipe);
+  run.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  run.err = read_all(err);
+  std::filesystem::remove(err);
+  return run;
+}
+
+std::vector<nlohmann::json> json_lines(const std::string& text) {
+  std::vector<nlohmann::json> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
+  return lines;
+}
+
+// DESIGN.md §5's fields, and the model mode's own.
+const char* const kContractFields[] = {"device",        "policy",      "shape",       "weights",
+                                       "context",       "batch",       "k",           "r",
+                                       "ms_per_step",   "tokens_per_s", "h2d_bytes_per_step", "h2d_GBps",
+                                       "pcie_h2d_GBps", "gpu_mem_bytes", "host_mem_bytes", "pcie_floor_ms",
+                                       "floor_ratio",   "steps",       "warmup",      "date",
+                                       "mode",          "fill"};
+
+// K and V of every layer for `tokens` tokens of one sequence, 16-bit.
+std::int64_t kv_bytes(int layers, int kv_heads, int head_dim, std::int64_t tokens) {
+  return 2 * std::int64_t(layers) * kv_heads * head_dim * 2 * tokens;
+}
+
+TEST(ModelBench, DummyModelPrintsEveryContractFieldPerPolicy) {
+  // An odd context and batch; smollm2-135m: 30 layers, 3 KV heads of 64.
+  const std::int64_t context = 301;
+  const int batch = 2, steps = 3, warmup = 1;
+  const ToolRun run = run_tool("bench --backend cpu --shape smollm2-135m --context 301 --batch 2 --steps 3 "
+                               "--warmup 1 --seed 7 --policy flexgen,ds_offload,dense_gpu");
+  ASSERT_EQ(run.status, 0) << run.err;
+  const std::vector<nlohmann::json> lines = json_lines(run.out);
+  ASSERT_EQ(lines.size(), 3u) << run.out;
+  // ds_offload not first: the decoder is made for it, then its engine replaced.
+  const char* const policies[] = {"flexgen", "ds_offload", "dense_gpu"};
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const nlohmann::json& j = lines[i];
+    for (const char* field : kContractFields) EXPECT_TRUE(j.contains(field)) << "missing " << field << ": " << j;
+    EXPECT_EQ(j["policy"], policies[i]);
+    EXPECT_EQ(j["shape"], "smollm2-135m");
+    EXPECT_EQ(j["weights"], "dummy");
+    EXPECT_EQ(j["fill"], "synthetic");
+    EXPECT_EQ(j["mode"], "model");
+    EXPECT_EQ(j["device"], "cpu");
+    EXPECT_EQ(j["context"], context);
+    EXPECT_EQ(j["batch"], batch);
+    EXPECT_EQ(j["steps"], steps);
+    EXPECT_EQ(j["warmup"], warmup);
+    EXPECT_TRUE(j["pcie_h2d_GBps"].is_null());  // nothing to measure without a GPU
+    const double ms = j["ms_per_step"];
+    EXPECT_GT(ms, 0.0);
+    EXPECT_NEAR(double(j["tokens_per_s"]), batch * 1e3 / ms, 1e-9 * batch * 1e3 / ms);
+    EXPECT_GT(std::int64_t(j["host_mem_bytes"]) + std::int64_t(j["gpu_mem_bytes"]),
+              batch * kv_bytes(30, 3, 64, context));
+  }
+  // ds_offload selects k = context / 16 tokens per head with r = 64 / 16 labels;
+  // flexgen fetches every cached token of every layer, the one being decoded
+  // aside; dense_gpu fetches nothing.
+  EXPECT_EQ(lines[1]["k"], context / 16);
+  EXPECT_EQ(lines[1]["r"], 4);
+  const std::int64_t flexgen_h2d = lines[0]["h2d_bytes_per_step"];
+  EXPECT_GE(flexgen_h2d, batch * kv_bytes(30, 3, 64, context));
+  EXPECT_LE(flexgen_h2d, batch * kv_bytes(30, 3, 64, context + warmup + steps));
+  EXPECT_GT(std::int64_t(lines[1]["h2d_bytes_per_step"]), 0);
+  EXPECT_LT(std::int64_t(lines[1]["h2d_bytes_per_step"]), flexgen_h2d / 4);
+  EXPECT_EQ(lines[2]["h2d_bytes_per_step"], 0);
+  EXPECT_NE(run.err.find("filled"), std::string::npos) << run.err;
+}
+
+TEST(ModelBench, RefusesARunThatDoesNotFitBeforeAllocating) {
+  // llama-3-8b at 1M tokens for 64 sequences: 8 TiB of K/V.
+  const auto start = std::chrono::steady_clock::now();
+  const ToolRun run = run_tool("bench --backend cpu --shape llama-3-8b --context 1M --batch 64 --policy ds_offload");
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(run.status, 2) << run.err;
+  EXPECT_TRUE(run.out.empty()) << run.out;
+  EXPECT_NE(run.err.find("host memory"), std::string::npos) << run.err;
+  EXPECT_EQ(run.err.find("filled"), std::string::npos) << run.err;
+  EXPECT_LT(seconds, 5.0) << "the refusal came after work";  // 32 GB of fp32 weights were not made
+}
+
+TEST(ModelBench, ContextTakesSuffixes) {
+  const ToolRun run = run_tool("bench --backend cpu --attention-only --context 2K --steps 2 --warmup 0 "
+                               "--policy dense_gpu");
+  ASSERT_EQ(run.status, 0) << run.err;
+  const std::vector<nlohmann::json> lines = json_lines(run.out);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0]["context"], 2048);
+  EXPECT_EQ(run_tool("bench --backend cpu --attention-only --context 2X").status, 2);
+}
+
+using ModelBenchReal = test::SmolLM2File;
+
+TEST_F(ModelBenchReal, RealWeightsFillByPrefill) {
+  const ToolRun run = run_tool("bench --backend cpu --model '" + test::smollm2_path() +
+                               "' --context 40 --steps 2 --warmup 1 --policy ds_offload");
+  ASSERT_EQ(run.status, 0) << run.err;
+  const std::vector<nlohmann::json> lines = json_lines(run.out);
+  ASSERT_EQ(lines.size(), 1u);
+  for (const char* field : kContractFields) EXPECT_TRUE(lines[0].contains(field)) << field;
+  EXPECT_EQ(lines[0]["weights"], "real");
+  EXPECT_EQ(lines[0]["fill"], "prefill");
+  EXPECT_EQ(lines[0]["context"], 40);
+}
+
+}  // namespace
+}  // namespace dso
