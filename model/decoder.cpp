@@ -59,6 +59,8 @@ std::unique_ptr<Decoder> make_decoder(const WeightSource& weights, DecoderOption
             " available");
     return make_cpu_decoder(weights, options);
   }
+  require(!options.prefill_observer && !options.decode_observer,
+          "activation observers run on the cpu backend only; use it to observe prefill or decode");
   require(gpu_available(), "the cuda backend needs a GPU and none is visible (use the cpu backend)");
   const std::int64_t gpu_needed =
       checked_sum("GPU memory", checked_sum("GPU memory", weight_bytes, buffers), plan.gpu_bytes);
