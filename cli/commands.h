@@ -10,5 +10,6 @@ void add_inspect_config(CLI::App& app);
 void add_bench(CLI::App& app);
 void add_generate(CLI::App& app);
 void add_perplexity(CLI::App& app);
+void add_spec_accuracy(CLI::App& app);
 
 }  // namespace dso::cli

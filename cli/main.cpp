@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   dso::cli::add_bench(app);
   dso::cli::add_generate(app);
   dso::cli::add_perplexity(app);
+  dso::cli::add_spec_accuracy(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

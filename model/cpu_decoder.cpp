@@ -45,6 +45,12 @@ class CpuDecoder final : public DecoderBase {
     q_next_t_.resize(std::size_t(max_batch()) * q_dim());
     head_out_.resize(std::size_t(c.q_heads / c.kv_heads) * c.head_dim);
     logits_.resize(std::size_t(max_batch()) * c.vocab_size);
+    if (prefill_observer() || decode_observer()) {
+      observed_q_.resize(rows * q_dim());
+      observed_k_.resize(rows * kv_dim());
+      observed_v_.resize(rows * kv_dim());
+      observed_q_next_.resize(std::size_t(max_batch()) * q_dim());
+    }
     // The speculative query of layer l is computed during layer l - 1.
     for (int l = 0; l + 1 < c.layers; ++l)
       if (wants_q_next(l))
@@ -68,8 +74,10 @@ class CpuDecoder final : public DecoderBase {
     for (int l = 0; l < c.layers; ++l)
       for (std::int64_t begin = 0; begin < n; begin += prefill_chunk()) {
         const int rows = int(std::min(prefill_chunk(), n - begin));
-        run_layer(l, rows, pos.data() + begin, hidden.data() + begin * c.hidden,
-                  [&](const float*) { attend_causally(l, sequence, begin, rows, n); });
+        run_layer(l, rows, pos.data() + begin, hidden.data() + begin * c.hidden, [&](const float*) {
+          if (prefill_observer()) observe_prefill(sequence, l, begin, rows);
+          attend_causally(l, sequence, begin, rows, n);
+        });
       }
     advance(sequence, n);
   }
@@ -87,6 +95,7 @@ class CpuDecoder final : public DecoderBase {
           cpu::speculative_query(packs_[std::size_t(l) + 1], xn, rope_spec(b, c.q_heads, pos.data()), q_next_t_.data());
           q_next = q_next_t_.data();
         }
+        if (decode_observer()) observe_decode(l, b, q_next != nullptr);
         engine().decode(l, q_t_.data(), k_t_.data(), v_t_.data(), q_next, attn_t_.data());
       });
     normalise(x_.data(), w_.final_norm, b, xn_.data());
@@ -158,6 +167,41 @@ class CpuDecoder final : public DecoderBase {
     cpu::matmul(lw.w_down.data(), c.hidden, c.ffn_hidden, act_.data(), rows, x, true);
   }
 
+  // Hands the prefill observer this layer's chunk: the projections as they
+  // are, and q, k, v as the engine receives them, widened to fp32.
+  void observe_prefill(int sequence, int l, std::int64_t begin, int rows) {
+    const std::int64_t nq = rows * q_dim(), nkv = rows * kv_dim();
+    cpu::cast(q_t_.data(), nq, observed_q_.data());
+    cpu::cast(k_t_.data(), nkv, observed_k_.data());
+    cpu::cast(v_t_.data(), nkv, observed_v_.data());
+    prefill_observer()(PrefillActivations{sequence,
+                                          l,
+                                          begin,
+                                          rows,
+                                          {q_.data(), std::size_t(nq)},
+                                          {k_.data(), std::size_t(nkv)},
+                                          {observed_q_.data(), std::size_t(nq)},
+                                          {observed_k_.data(), std::size_t(nkv)},
+                                          {observed_v_.data(), std::size_t(nkv)}});
+  }
+
+  // Hands the decode observer what the engine receives at layer l, widened.
+  void observe_decode(int l, int b, bool has_q_next) {
+    const std::int64_t nq = b * q_dim(), nkv = b * kv_dim();
+    cpu::cast(q_t_.data(), nq, observed_q_.data());
+    cpu::cast(k_t_.data(), nkv, observed_k_.data());
+    std::span<const float> q_next;
+    if (has_q_next) {
+      cpu::cast(q_next_t_.data(), nq, observed_q_next_.data());
+      q_next = {observed_q_next_.data(), std::size_t(nq)};
+    }
+    decode_observer()(DecodeActivations{l,
+                                        b,
+                                        {observed_q_.data(), std::size_t(nq)},
+                                        {observed_k_.data(), std::size_t(nkv)},
+                                        q_next});
+  }
+
   // Prefill attention of prompt tokens [begin, begin + rows) of an n-token
   // prompt: each attends to every prompt token up to itself.
   void attend_causally(int l, int sequence, std::int64_t begin, int rows, std::int64_t n) {
@@ -186,6 +230,8 @@ class CpuDecoder final : public DecoderBase {
   std::vector<float> x_, xn_, q_, k_, v_, gate_, up_, act_, attn_;
   std::vector<T> q_t_, k_t_, v_t_, attn_t_, q_next_t_;
   std::vector<T> prompt_k_, prompt_v_;  // [kv_heads][prompt][head_dim], one layer at a time
+  // fp32 copies for the observers, if any.
+  std::vector<float> observed_q_, observed_k_, observed_v_, observed_q_next_;
   std::vector<float> head_out_;         // [group][head_dim]
   std::vector<float> logits_;           // [batch][vocab]
 };

@@ -12,6 +12,7 @@
 // channels' rows only, is computed during layer i and handed to the engine as
 // q_next.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
@@ -20,6 +21,37 @@
 #include "offload/engine.h"
 
 namespace dso {
+
+// What one layer computed for one prefill chunk of one sequence: host memory,
+// fp32, [tokens][heads][head_dim] (q_heads for q, kv_heads for k and v), the
+// chunk's tokens at positions first .. first + tokens - 1. The projections
+// are as the matmul made them; q, k and v are what the engine receives
+// (q and k after RoPE), so they hold values of the engine's dtype.
+struct PrefillActivations {
+  int sequence = 0;
+  int layer = 0;
+  std::int64_t first = 0;
+  std::int64_t tokens = 0;
+  std::span<const float> q_proj, k_proj;  // before RoPE
+  std::span<const float> q, k, v;
+};
+
+// What one layer hands the engine in one decode step, as the engine receives
+// it, widened to fp32: q [batch][q_heads][head_dim] and k_new
+// [batch][kv_heads][head_dim] after RoPE, and q_next, the speculative query of
+// layer + 1 ([batch][q_heads][head_dim], meaningful at that layer's label
+// channels only), empty where this layer computes none.
+struct DecodeActivations {
+  int layer = 0;
+  int batch = 0;
+  std::span<const float> q, k_new, q_next;
+};
+
+// Observers see every layer of every prefill chunk or decode step (calibration
+// statistics, measuring the speculative selection). The spans are valid during
+// the call only. CPU path only.
+using PrefillObserver = std::function<void(const PrefillActivations&)>;
+using DecodeObserver = std::function<void(const DecodeActivations&)>;
 
 struct DecoderOptions {
   // The attention engine. Its shape is taken from the model (left empty, or it
@@ -33,6 +65,9 @@ struct DecoderOptions {
   bool round_like_gpu = false;
   // Tokens a prefill runs through a layer at once: bounds its working memory.
   std::int64_t prefill_chunk = 256;
+  // Unset, neither prefill nor decode copies anything out.
+  PrefillObserver prefill_observer;
+  DecodeObserver decode_observer;
 };
 
 class Decoder {

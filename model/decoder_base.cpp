@@ -14,6 +14,8 @@ DecoderBase::DecoderBase(const LlamaConfig& config, bool dummy, const DecoderOpt
       made_for_(options.engine),
       max_batch_(options.engine.batch),
       prefill_chunk_(options.prefill_chunk),
+      prefill_observer_(options.prefill_observer),
+      decode_observer_(options.decode_observer),
       positions_(std::size_t(options.engine.batch), 0) {}
 
 Engine& DecoderBase::engine() {
