@@ -32,10 +32,6 @@ void SparseFetch::fill(FetchSlot& slot, const LayerSource& source, const void* q
   gather.max_count = max_fetched;
   gather.k_destination = slot.keys();
   gather.v_destination = slot.values();
-  // One resident block per multiprocessor keeps ~2 MB of reads in flight, far
-  // beyond what the PCIe link needs to stay busy, and leaves the SMs to the
-  // layer computing beside a prefetch.
-  gather.blocks_per_multiprocessor = 1;
   gpu::gather_rows(gather, stream);
   clock.end(fetch, stream);
 }
