@@ -4,6 +4,7 @@
 // reported at the filled context; the timed steps grow it by a few tokens.
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "cli/synthetic_tensors.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "core/interrupt.h"
 #include "offload/engine.h"
 #include "offload/policy_rules.h"
 
@@ -44,14 +46,17 @@ T median(std::vector<T> v) {
   return v[v.size() / 2];
 }
 
-// Fills every (sequence, layer) with `context` synthetic tokens, a chunk at a time.
-void fill_cache(Engine& engine, const SyntheticTensors& data, std::int64_t context) {
+// Fills every (sequence, layer) with `context` synthetic tokens, a chunk at a
+// time; a fill at long context takes long enough to be worth interrupting.
+void fill_cache(Engine& engine, const SyntheticTensors& data, std::int64_t context, const std::string& run) {
   const EngineConfig& c = engine.config();
   constexpr std::int64_t chunk = 4096;
   std::vector<std::uint16_t> k(std::size_t(chunk) * c.shape.kv_heads * c.shape.head_dim), v(k.size());
   for (int s = 0; s < c.batch; ++s)
     for (int l = 0; l < c.shape.layers; ++l)
       for (std::int64_t begin = 0; begin < context; begin += chunk) {
+        stop_if_interrupted("the cache fill of ", run, ": sequence ", s + 1, " of ", c.batch, ", layer ", l + 1, " of ",
+                            c.shape.layers, ", token ", begin, " of ", context);
         const std::int64_t count = std::min(chunk, context - begin);
         data.cached(TensorKind::key, s, l, begin, count, k.data());
         data.cached(TensorKind::value, s, l, begin, count, v.data());
@@ -59,10 +64,12 @@ void fill_cache(Engine& engine, const SyntheticTensors& data, std::int64_t conte
       }
 }
 
+// `run` names the policy and its place among the run's policies, for the
+// message of an interrupt.
 BenchResult run_policy(const EngineConfig& config, const BenchOptions& o, const std::string& shape_name,
-                       const SyntheticTensors& data, const MemoryPlan& plan) {
+                       const SyntheticTensors& data, const MemoryPlan& plan, const std::string& run) {
   const auto engine = Engine::create(config);
-  fill_cache(*engine, data, o.context);
+  fill_cache(*engine, data, o.context, run);
 
   const AttentionShape& s = config.shape;
   const std::size_t q_size = std::size_t(o.batch) * s.q_heads * s.head_dim;
@@ -75,6 +82,7 @@ BenchResult run_policy(const EngineConfig& config, const BenchOptions& o, const 
   std::vector<double> ms, ms_select, ms_fetch, ms_attend;
   std::vector<std::int64_t> h2d, tokens;
   for (int step = 0; step < o.warmup + o.steps; ++step) {
+    stop_if_interrupted("step ", step + 1, " of ", o.warmup + o.steps, " (", o.warmup, " warm-up) of ", run);
     for (int l = 0; l < s.layers; ++l) {
       data.step(TensorKind::query, step, l, o.batch, q[std::size_t(l)].data());
       data.step(TensorKind::new_key, step, l, o.batch, k[std::size_t(l)].data());
@@ -129,8 +137,14 @@ void run_bench(const BenchOptions& o) {
   const NamedShape shape = parse_shape(o.shape);
   require(o.backend == "cpu" || o.backend == "cuda", "unknown backend '", o.backend, "' (choose cpu or cuda)");
   require(o.dtype == "f16" || o.dtype == "bf16", "unknown dtype '", o.dtype, "' (choose f16 or bf16)");
-  require(o.context >= 1 && o.batch >= 1 && o.steps >= 1 && o.warmup >= 0,
-          "context, batch and steps must be positive and warmup not negative");
+  require(o.context >= 1, "--context must be at least 1, got ", o.context);
+  require(o.batch >= 1, "--batch must be at least 1, got ", o.batch);
+  require(o.steps >= 1, "--steps must be at least 1, got ", o.steps);
+  require(o.warmup >= 0, "--warmup must not be negative, got ", o.warmup);
+  // Steps are ints, so the sum cannot overflow once the context is below the limit.
+  constexpr std::int64_t max_capacity = std::numeric_limits<std::int32_t>::max();
+  require(o.context <= max_capacity - o.warmup - o.steps, "context ", o.context, " plus ", o.warmup, " warm-up and ",
+          o.steps, " timed steps is past the largest capacity of ", max_capacity, " tokens per sequence");
   const int r = o.r > 0 ? o.r : std::max(1, shape.shape.head_dim / 16);
 
   EngineConfig base;
@@ -155,12 +169,14 @@ void run_bench(const BenchOptions& o) {
     configs.push_back(c);
   }
 
+  const InterruptScope interrupts;
   const SyntheticTensors data(base.shape, base.dtype, o.seed, r);
   const LabelChannels channels = data.calibrate(r, std::min<std::int64_t>(o.context, 1024));
   std::vector<BenchResult> results;
   for (std::size_t i = 0; i < configs.size(); ++i) {
     configs[i].channels = channels;
-    results.push_back(run_policy(configs[i], o, shape.name, data, plans[i]));
+    const std::string run = concat("policy ", o.policies[i], " (", i + 1, " of ", configs.size(), ")");
+    results.push_back(run_policy(configs[i], o, shape.name, data, plans[i], run));
     print_json_line(results.back());
   }
   print_table(results);
