@@ -37,7 +37,10 @@ std::optional<LayerKey> parse_key(std::string_view key, std::string_view source)
     if (ch < '0' || ch > '9') return std::nullopt;
   require(digits.size() <= 6, source, ": layer index of key ", key, " is too large");
   std::string_view projection = rest.substr(dot + 1);
-  if (projection.starts_with(attention_prefix)) projection.remove_prefix(attention_prefix.size());
+  // Only a bare name loses its "self_attn.": key_of puts the prefix back on
+  // bare names alone, so a dotted one must keep it to be written back as read.
+  const std::string_view bare = projection.substr(std::min(projection.size(), attention_prefix.size()));
+  if (projection.starts_with(attention_prefix) && bare.find('.') == std::string_view::npos) projection = bare;
   return LayerKey{std::stoi(std::string(digits)), std::string(projection)};
 }
 
@@ -133,7 +136,8 @@ ChannelConfig parse_channel_config(std::string_view json_text, std::string_view 
   Json root;
   try {
     root = Json::parse(json_text.begin(), json_text.end());
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {
+    // Not only parse_error: a number past a double's range is an out_of_range.
     fail(source, ": channel config is not JSON: ", e.what());
   }
   require(root.is_object(), source, ": channel config must be a JSON object of projection lists, found ",
@@ -159,6 +163,10 @@ ChannelConfig parse_channel_config(std::string_view json_text, std::string_view 
 }
 
 ChannelConfig load_channel_config(const std::filesystem::path& file) {
+  // A directory opens as a stream and reads as empty, which would be reported as "not JSON".
+  std::error_code ignored;
+  require(!std::filesystem::is_directory(file, ignored), "cannot read channel config ", file.string(),
+          ": it is a directory");
   std::ifstream in(file, std::ios::binary);
   require(in.good(), "cannot read channel config ", file.string(), ": ", std::strerror(errno));
   std::ostringstream text;

@@ -34,7 +34,8 @@ struct ChannelConfig {
   std::string source;  // the file it came from, for messages
   int layers = 0;
   // By projection name: the key's part after "model.layers.{i}.", without a
-  // leading "self_attn." ("q_proj", "qk_proj", "mlp.down_proj").
+  // leading "self_attn." where one name follows it ("q_proj", "qk_proj",
+  // "mlp.down_proj", "self_attn.rotary.inv_freq").
   std::map<std::string, ProjectionOrders> projections;
 
   bool has(Statistic s) const { return projections.count(std::string(projection_name(s))) != 0; }

@@ -21,6 +21,7 @@
 #include "cli/synthetic_tensors.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "core/interrupt.h"
 #include "gpu/memory.h"
 #include "offload/cuda_engine.h"
 #include "offload/engine.h"
@@ -36,9 +37,12 @@ T median(std::vector<T> v) {
   return v[v.size() / 2];
 }
 
+// `run` names the policy and its place among the run's policies, for the
+// message of an interrupt.
 BenchResult run_policy(const EngineConfig& config, const BenchOptions& o, std::int64_t context, const std::string& shape_name,
-                       const SyntheticTensors& data, const MemoryPlan& plan, std::optional<double> pcie) {
-  const StepLoop loop{context, o.warmup, o.steps};
+                       const SyntheticTensors& data, const MemoryPlan& plan, std::optional<double> pcie,
+                       const std::string& run) {
+  const StepLoop loop{context, o.warmup, o.steps, run};
   const bool cuda = config.backend == Backend::cuda;
   std::optional<gpu::Stream> stream;  // outlives the engine, which works on it
   if (cuda) stream.emplace();
@@ -88,7 +92,7 @@ void run_attention_bench(const BenchOptions& o, bool cuda) {
   const NamedShape shape = parse_shape(o.shape.empty() ? "small" : o.shape);
   const std::int64_t context = parse_token_count(o.context.empty() ? "4096" : o.context);
   require(o.dtype == "f16" || o.dtype == "bf16", "unknown dtype '", o.dtype, "' (choose f16 or bf16)");
-  require(o.batch >= 1 && o.steps >= 1 && o.warmup >= 0, "batch and steps must be positive and warmup not negative");
+  check_counts(o, context);
   const int r = o.r > 0 ? o.r : std::max(1, shape.shape.head_dim / 16);
 
   EngineConfig base;
@@ -123,7 +127,8 @@ void run_attention_bench(const BenchOptions& o, bool cuda) {
   std::vector<BenchResult> results;
   for (std::size_t i = 0; i < configs.size(); ++i) {
     configs[i].channels = channels;
-    results.push_back(run_policy(configs[i], o, context, shape.name, data, plans[i], pcie));
+    const std::string run = concat("policy ", policy_name(configs[i].policy), " (", i + 1, " of ", configs.size(), ")");
+    results.push_back(run_policy(configs[i], o, context, shape.name, data, plans[i], pcie, run));
     print_json_line(results.back());
   }
   print_table(results);
@@ -135,6 +140,7 @@ void run_bench(const BenchOptions& o) {
   require(o.backend == "auto" || o.backend == "cpu" || o.backend == "cuda", "unknown backend '", o.backend,
           "' (choose auto, cpu or cuda)");
   const bool cuda = o.backend == "cuda" || (o.backend == "auto" && gpu_available());
+  const InterruptScope interrupts;
   require(o.model.empty() || o.shape.empty(), "--model and --shape name two models: give one");
   require(!(o.attention_only && !o.model.empty()), "--attention-only runs no model: drop --model");
   const bool model_named = !o.model.empty() || (!o.shape.empty() && is_model_shape(o.shape));

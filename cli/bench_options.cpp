@@ -1,5 +1,7 @@
 #include "cli/bench_options.h"
 
+#include <limits>
+
 #include <cctype>
 
 #include "core/error.h"
@@ -17,6 +19,17 @@ std::int64_t parse_token_count(const std::string& text) {
   if (tail == "M" || tail == "m") n <<= 20;
   require(n >= 1, "context must be at least 1 token, got '", text, "'");
   return n;
+}
+
+void check_counts(const BenchOptions& o, std::int64_t context) {
+  require(context >= 1, "--context must be at least 1, got ", context);
+  require(o.batch >= 1, "--batch must be at least 1, got ", o.batch);
+  require(o.steps >= 1, "--steps must be at least 1, got ", o.steps);
+  require(o.warmup >= 0, "--warmup must not be negative, got ", o.warmup);
+  // Token positions are 32-bit; steps are ints, so the sum cannot overflow.
+  constexpr std::int64_t max_capacity = std::numeric_limits<std::int32_t>::max();
+  require(context <= max_capacity - o.warmup - o.steps, "context ", context, " plus ", o.warmup, " warm-up and ",
+          o.steps, " timed steps is past the largest capacity of ", max_capacity, " tokens per sequence");
 }
 
 }  // namespace dso::cli

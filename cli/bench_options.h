@@ -37,4 +37,8 @@ constexpr int kPcieProbeRepeats = 7;
 // "16384", "16K" (x1024), "1M" (x1024^2); throws dso::Error otherwise.
 std::int64_t parse_token_count(const std::string& text);
 
+// The counts every bench mode takes, each refused with its own message; the
+// context plus every step must fit a sequence's capacity.
+void check_counts(const BenchOptions& o, std::int64_t context);
+
 }  // namespace dso::cli

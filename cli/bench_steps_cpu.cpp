@@ -7,13 +7,15 @@
 
 namespace dso::cli {
 
-void fill_cpu_cache(Engine& engine, const SyntheticTensors& data, std::int64_t context) {
+void fill_cpu_cache(Engine& engine, const SyntheticTensors& data, std::int64_t context, const std::string& run) {
   const EngineConfig& c = engine.config();
   constexpr std::int64_t chunk = 4096;
   std::vector<std::uint16_t> k(std::size_t(chunk) * c.shape.kv_heads * c.shape.head_dim), v(k.size());
   for (int s = 0; s < c.batch; ++s)
     for (int l = 0; l < c.shape.layers; ++l)
       for (std::int64_t begin = 0; begin < context; begin += chunk) {
+        stop_if_interrupted("the cache fill of ", run, ": sequence ", s + 1, " of ", c.batch, ", layer ", l + 1, " of ",
+                            c.shape.layers, ", token ", begin, " of ", context);
         const std::int64_t count = std::min(chunk, context - begin);
         data.cached(TensorKind::key, s, l, begin, count, k.data());
         data.cached(TensorKind::value, s, l, begin, count, v.data());
@@ -24,7 +26,7 @@ void fill_cpu_cache(Engine& engine, const SyntheticTensors& data, std::int64_t c
 }
 
 std::vector<StepSample> run_cpu_steps(Engine& engine, const SyntheticTensors& data, const StepLoop& loop) {
-  fill_cpu_cache(engine, data, loop.context);
+  fill_cpu_cache(engine, data, loop.context, loop.run);
   const EngineConfig& config = engine.config();
   const AttentionShape& s = config.shape;
   const std::size_t q_size = std::size_t(config.batch) * s.q_heads * s.head_dim;
@@ -36,6 +38,7 @@ std::vector<StepSample> run_cpu_steps(Engine& engine, const SyntheticTensors& da
 
   std::vector<StepSample> samples;
   for (int step = 0; step < loop.warmup + loop.steps; ++step) {
+    stop_at_step(loop, step);
     for (int l = 0; l < s.layers; ++l) {
       data.step(TensorKind::query, step, l, config.batch, q[std::size_t(l)].data());
       data.step(TensorKind::new_key, step, l, config.batch, k[std::size_t(l)].data());

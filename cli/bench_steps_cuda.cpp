@@ -12,7 +12,8 @@ namespace dso::cli {
 
 // Chunks of up to 64 MiB of K: a 256K context of llama-3-8b at batch 2 is
 // 64 GiB of host cache.
-void fill_cuda_cache(Engine& engine, const DeviceSyntheticTensors& data, std::int64_t context, cudaStream_t stream) {
+void fill_cuda_cache(Engine& engine, const DeviceSyntheticTensors& data, std::int64_t context, cudaStream_t stream,
+                     const std::string& run) {
   engine.set_stream(stream);
   const EngineConfig& c = engine.config();
   const std::int64_t token_bytes = std::int64_t(c.shape.kv_heads) * c.shape.head_dim * dtype_size(c.dtype);
@@ -23,6 +24,8 @@ void fill_cuda_cache(Engine& engine, const DeviceSyntheticTensors& data, std::in
   auto last_report = std::chrono::steady_clock::now();
   for (int s = 0; s < c.batch; ++s)
     for (int l = 0; l < c.shape.layers; ++l) {
+      stop_if_interrupted("the cache fill of ", run, ": sequence ", s + 1, " of ", c.batch, ", layer ", l + 1, " of ",
+                          c.shape.layers);
       for (std::int64_t begin = 0; begin < context; begin += chunk) {
         const std::int64_t count = std::min(chunk, context - begin);
         data.cached(TensorKind::key, s, l, begin, count, k.data(), stream);
@@ -46,7 +49,7 @@ void fill_cuda_cache(Engine& engine, const DeviceSyntheticTensors& data, std::in
 std::vector<StepSample> run_cuda_steps(Engine& engine, const SyntheticTensors& data, const StepLoop& loop,
                                        cudaStream_t stream) {
   const DeviceSyntheticTensors device_data(data);
-  fill_cuda_cache(engine, device_data, loop.context, stream);
+  fill_cuda_cache(engine, device_data, loop.context, stream, loop.run);
 
   // Every step's inputs are made before the timed loop, as a model runner
   // would have them on the GPU already.
@@ -73,6 +76,7 @@ std::vector<StepSample> run_cuda_steps(Engine& engine, const SyntheticTensors& d
 
   std::vector<StepSample> samples;
   for (int step = 0; step < steps; ++step) {
+    stop_at_step(loop, step);
     engine.reset_stats();
     const auto start = std::chrono::steady_clock::now();
     for (int l = 0; l < s.layers; ++l) {

@@ -1,7 +1,9 @@
 #pragma once
 // Each subcommand of the dsoffload tool lives in its own file and adds itself
-// to the application here. A subcommand reports a user error by throwing
-// dso::Error; main prints it as one line and exits with status 2.
+// to the application in cli/app.cpp. A subcommand reports a user error by
+// throwing dso::Error; main prints it as one line and exits with status 2. A
+// long one polls core/interrupt.h at its step boundaries, so that Ctrl-C stops
+// it there with status 130.
 #include <CLI/CLI.hpp>
 
 namespace dso::cli {
@@ -11,5 +13,6 @@ void add_bench(CLI::App& app);
 void add_generate(CLI::App& app);
 void add_perplexity(CLI::App& app);
 void add_spec_accuracy(CLI::App& app);
+void add_inspect_model(CLI::App& app);
 
 }  // namespace dso::cli

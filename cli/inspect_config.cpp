@@ -2,6 +2,7 @@
 // object on stdout, e.g.
 //   {"layers":32,"projections":{"k_proj":[8,128],"q_proj":[32,128],"qk_proj":[32,128]}}
 // with [heads, channels per head] for every projection the file carries.
+// With --shape, fails unless the config fits that model shape.
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -9,6 +10,7 @@
 
 #include "calibration/channel_config.h"
 #include "cli/commands.h"
+#include "cli/shape_names.h"
 
 namespace dso::cli {
 
@@ -16,8 +18,12 @@ void add_inspect_config(CLI::App& app) {
   auto* cmd = app.add_subcommand("inspect-config", "Print the layers and per-projection shapes of a channel config");
   auto file = std::make_shared<std::string>();
   cmd->add_option("FILE", *file, "Channel config (DoubleSparse/SGLang JSON format)")->required();
-  cmd->callback([file] {
+  auto shape = std::make_shared<std::string>();
+  cmd->add_option("--shape", *shape,
+                  "also check that the config fits this model shape (a name as for bench, or e.g. L4-Hq8-Hkv2-d64)");
+  cmd->callback([file, shape] {
     const calibration::ChannelConfig config = calibration::load_channel_config(*file);
+    if (!shape->empty()) calibration::validate_channel_config(config, parse_shape(*shape).shape);
     nlohmann::ordered_json out;
     out["layers"] = config.layers;
     out["projections"] = nlohmann::ordered_json::object();

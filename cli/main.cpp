@@ -1,26 +1,26 @@
 #include <cstdio>
 #include <exception>
 
-#include "cli/commands.h"
+#include "cli/app.h"
 #include "core/error.h"
+#include "core/interrupt.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"dsoffload: long-context decoding with Double Sparsity and a host-memory KV cache"};
-  app.require_subcommand(1);
-  dso::cli::add_inspect_config(app);
-  dso::cli::add_bench(app);
-  dso::cli::add_generate(app);
-  dso::cli::add_perplexity(app);
-  dso::cli::add_spec_accuracy(app);
+  using dso::cli::report_line;
+  const std::unique_ptr<CLI::App> app = dso::cli::make_app();
   try {
-    app.parse(argc, argv);
+    app->parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help ends here too, with status 0; every other parse error is a user error.
+    return app->exit(e) == 0 ? 0 : 2;
+  } catch (const dso::Interrupted& e) {
+    std::fputs(report_line(e.what()).c_str(), stderr);
+    return 130;
   } catch (const dso::Error& e) {
-    std::fprintf(stderr, "dsoffload: error: %s\n", e.what());
+    std::fputs(report_line(std::string("error: ") + e.what()).c_str(), stderr);
     return 2;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "dsoffload: internal error: %s\n", e.what());
+    std::fputs(report_line(std::string("internal error: ") + e.what()).c_str(), stderr);
     return 3;
   }
   return 0;

@@ -101,8 +101,8 @@ bool is_model_shape(const std::string& name) {
 
 void run_model_bench(const BenchOptions& o, bool cuda) {
   require(o.dtype == "f16" || o.dtype == "bf16", "unknown dtype '", o.dtype, "' (choose f16 or bf16)");
-  require(o.batch >= 1 && o.steps >= 1 && o.warmup >= 0, "batch and steps must be positive and warmup not negative");
   const std::int64_t context = parse_token_count(o.context.empty() ? "128K" : o.context);
+  check_counts(o, context);
 
   std::unique_ptr<GgufFile> file;
   std::unique_ptr<WeightSource> weights;
@@ -178,6 +178,7 @@ void run_model_bench(const BenchOptions& o, bool cuda) {
   for (std::size_t i = 0; i < runs.size(); ++i) {
     const EngineConfig& e = runs[i].options.engine;
     const std::string policy(policy_name(e.policy));
+    const StepLoop loop{context, o.warmup, o.steps, concat("policy ", policy, " (", i + 1, " of ", runs.size(), ")")};
     start = Clock::now();
     const bool reuse = i == 0 && made_for == 0;
     if (!reuse) decoder->reset_engine(e);
@@ -190,10 +191,10 @@ void run_model_bench(const BenchOptions& o, bool cuda) {
     if (synthetic) {
       if (cuda) {
         const gpu::Stream stream;
-        fill_cuda_cache(decoder->engine(), *device_synthetic, context, stream.get());
+        fill_cuda_cache(decoder->engine(), *device_synthetic, context, stream.get(), loop.run);
         decoder->adopt_filled(context);  // the decoder's stream is the engine's again before `stream` goes
       } else {
-        fill_cpu_cache(decoder->engine(), *synthetic, context);
+        fill_cpu_cache(decoder->engine(), *synthetic, context, loop.run);
         decoder->adopt_filled(context);
       }
     } else {
@@ -208,6 +209,7 @@ void run_model_bench(const BenchOptions& o, bool cuda) {
     std::vector<double> ms;
     std::vector<std::int64_t> h2d;
     for (int step = 0; step < o.warmup + o.steps; ++step) {
+      stop_at_step(loop, step);
       decoder->engine().reset_stats();
       const auto step_start = Clock::now();
       decoder->decode(tokens);

@@ -2,12 +2,15 @@
 # Installs what the build needs (Debian/Ubuntu) and configures + builds the
 # project into build/. Sourced by bench.sh and test.sh; safe to run again.
 # Usage: scripts/setup.sh [cmake target ...]   (default: all)
+# Environment: DSO_BUILD_DIR (default build), DSO_CMAKE_ARGS (configure
+# options, applied whenever given), DSO_EXTRA_PACKAGES (more Debian packages
+# a stage needs, e.g. the fuzz stage's clang).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 packages=(cmake ninja-build g++ pkg-config python3 python3-pip libgtest-dev libbenchmark-dev libhwloc-dev
-          nlohmann-json3-dev libcli11-dev)
+          nlohmann-json3-dev libcli11-dev ${DSO_EXTRA_PACKAGES:-})
 missing=()
 if command -v dpkg-query >/dev/null; then
   for p in "${packages[@]}"; do
@@ -39,7 +42,7 @@ if ! command -v nvcc >/dev/null; then
 fi
 
 build=${DSO_BUILD_DIR:-build}
-if [ ! -f "$build/CMakeCache.txt" ]; then
+if [ ! -f "$build/CMakeCache.txt" ] || [ -n "${DSO_CMAKE_ARGS:-}" ]; then
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release ${DSO_CMAKE_ARGS:-} >/dev/null
 fi
 jobs=$(nproc 2>/dev/null || echo 2)

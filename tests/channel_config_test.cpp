@@ -246,6 +246,62 @@ TEST(ChannelConfig, RejectsTextThatIsNotJsonAndFilesThatCannotBeRead) {
   }
 }
 
+// Found by fuzz/channel_config_fuzz.cpp: a projection whose name, after the
+// "self_attn." the reader takes off, still held a dot was written back
+// without that prefix, so the file read back as another projection.
+TEST(ChannelConfig, WriteThenReadKeepsProjectionNamesWithDots) {
+  const std::string texts[] = {
+      "{\"model.layers.0.self_attn.self_attn.q_projttn\xd2\x85_proj\": [[0, 1], [1, 0]], "
+      "\"model,layers.1.selroj\": [[0, 1]]}",  // the fuzzer's input
+      R"({"model.layers.0.self_attn.rotary.inv_freq": [[2, 0, 1]], "model.layers.0.mlp.down_proj": [[4]],
+          "model.layers.0.self_attn.q_proj": [[1, 0]], "model.layers.0.k_proj": [[0, 1]]})",
+  };
+  for (const std::string& text : texts) {
+    SCOPED_TRACE(text);
+    const ChannelConfig config = calibration::parse_channel_config(text, "dots.json");
+    const ChannelConfig again = calibration::parse_channel_config(calibration::format_channel_config(config), "again");
+    expect_same(config, again);
+  }
+  const ChannelConfig mixed = calibration::parse_channel_config(texts[1], "dots.json");
+  for (const char* name : {"self_attn.rotary.inv_freq", "mlp.down_proj", "q_proj", "k_proj"})
+    EXPECT_TRUE(mixed.projections.count(name)) << name;
+}
+
+// Found by fuzz/channel_config_fuzz.cpp: a number past the range of a double
+// made the JSON parser throw an exception of another family than parse
+// errors, which escaped the reader and reached the tool as an internal error.
+TEST(ChannelConfig, RejectsNumbersJsonCannotHoldAsNotJson) {
+  const std::string texts[] = {
+      R"({"model.], [0, 1, 2, 3_proj": [[-1, 2.5, 4294e2147483648444.la:[y[re.:s.x": 1})",  // the fuzzer's input
+      R"({"model.layers.0.self_attn.q_proj": [[1e400]]})",
+      R"({"model.layers.0.self_attn.q_proj": [[0, -1e999]]})",
+  };
+  for (const std::string& text : texts) {
+    SCOPED_TRACE(text);
+    try {
+      calibration::parse_channel_config(text, "overflow.json");
+      FAIL() << "accepted a number JSON cannot hold";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("overflow.json: channel config is not JSON"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("number overflow"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(ChannelConfig, RefusesADirectoryByName) {
+  const std::filesystem::path dir = temp_file("a_directory");
+  std::filesystem::create_directories(dir);
+  try {
+    calibration::load_channel_config(dir);
+    FAIL() << "read a directory as a channel config";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot read channel config " + dir.string() + ": it is a directory"),
+              std::string::npos)
+        << e.what();
+  }
+  std::filesystem::remove_all(dir);
+}
+
 // Naive rank aggregation: order the channels by the sum over the group of
 // each channel's position in that head's list (absent: one past the end).
 std::vector<int> reference_rank_order(const ProjectionOrders& orders, int layer, int first_head, int heads, int d) {

@@ -1,0 +1,311 @@
+// Every error a user can cause with the tool, run as a user runs it: the
+// exit status is 2 (130 for Ctrl-C), stderr is exactly one line that names
+// the problem, nothing reaches stdout, and nothing else reaches stderr (no
+// "terminate called", no sanitizer report when the suite runs sanitized).
+#include <gtest/gtest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/device.h"
+#include "support/gguf_writer.h"
+
+extern char** environ;
+
+namespace dso {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct ToolRun {
+  int status = -1;  // exit status, or -signal where a signal ended it
+  std::string out;
+  std::string err;
+};
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// The tool's process, with stdout and stderr going to files of `dir` so that
+// neither pipe can fill and stall it.
+class ToolProcess {
+ public:
+  ToolProcess(const std::vector<std::string>& args, const fs::path& dir) : out_(dir / "stdout"), err_(dir / "stderr") {
+    std::vector<std::string> words{DSO_TOOL_PATH};
+    words.insert(words.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (std::string& w : words) argv.push_back(w.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t files;
+    posix_spawn_file_actions_init(&files);
+    posix_spawn_file_actions_addopen(&files, STDOUT_FILENO, out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&files, STDERR_FILENO, err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int e = posix_spawn(&pid_, words[0].c_str(), &files, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&files);
+    if (e != 0) pid_ = -1;
+  }
+  ~ToolProcess() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  ToolProcess(const ToolProcess&) = delete;
+  ToolProcess& operator=(const ToolProcess&) = delete;
+
+  pid_t pid() const { return pid_; }
+
+  // Waits up to `limit` for the process to end; status -1000 if it did not.
+  ToolRun wait(std::chrono::seconds limit) {
+    ToolRun run;
+    run.status = -1000;
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (pid_ > 0) {
+      int raw = 0;
+      const pid_t done = ::waitpid(pid_, &raw, WNOHANG);
+      if (done == pid_) {
+        run.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -WTERMSIG(raw);
+        pid_ = -1;
+        break;
+      }
+      if (std::chrono::steady_clock::now() > deadline) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    run.out = read_file(out_);
+    run.err = read_file(err_);
+    return run;
+  }
+
+  // Whether the process has a handler of its own for `signal` installed
+  // (the SigCgt mask of /proc/<pid>/status).
+  bool catches(int signal) const {
+    std::ifstream status("/proc/" + std::to_string(pid_) + "/status");
+    for (std::string line; std::getline(status, line);)
+      if (line.rfind("SigCgt:", 0) == 0) return (std::stoull(line.substr(7), nullptr, 16) >> (signal - 1)) & 1;
+    return false;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  fs::path out_, err_;
+};
+
+class CliErrors : public testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = fs::temp_directory_path() / ("dso_cli_errors_" + std::to_string(::getpid()) + "_" + info->name());
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  fs::path file(const std::string& name, const std::string& text) const {
+    const fs::path path = dir_ / name;
+    std::ofstream(path, std::ios::binary) << text;
+    return path;
+  }
+  fs::path file(const std::string& name, const std::vector<std::byte>& bytes) const {
+    const fs::path path = dir_ / name;
+    std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+    return path;
+  }
+
+  ToolRun run(const std::vector<std::string>& args) const {
+    ToolProcess tool(args, dir_);
+    if (tool.pid() <= 0) return {};
+    return tool.wait(std::chrono::seconds(120));
+  }
+
+  // The contract of every user error: status 2, one line naming the problem.
+  void expect_user_error(const std::vector<std::string>& args, const std::vector<std::string>& names) const {
+    std::string command;
+    for (const std::string& a : args) command += " " + a;
+    SCOPED_TRACE("dsoffload" + command);
+    const ToolRun r = run(args);
+    EXPECT_EQ(r.status, 2) << r.err;
+    expect_one_line(r.err, "dsoffload: error: ");
+    for (const std::string& name : names) EXPECT_NE(r.err.find(name), std::string::npos) << "lacks '" << name << "'";
+    EXPECT_EQ(r.out, "") << "a refused run printed results";
+  }
+
+  static void expect_one_line(const std::string& err, const std::string& prefix) {
+    EXPECT_EQ(err.rfind(prefix, 0), 0u) << err;
+    ASSERT_FALSE(err.empty());
+    EXPECT_EQ(err.find('\n'), err.size() - 1) << "not exactly one line: " << err;
+    for (const char* noise : {"terminate called", "Sanitizer", "runtime error:", "what():"})
+      EXPECT_EQ(err.find(noise), std::string::npos) << err;
+  }
+
+  fs::path dir_;
+};
+
+// A calibrated-looking config of 2 layers, 4 query heads, 2 KV heads, d = 16.
+std::string config_text() {
+  std::string json = "{";
+  for (int l = 0; l < 2; ++l)
+    for (const auto& [projection, heads] : {std::pair{"q_proj", 4}, std::pair{"k_proj", 2}, std::pair{"qk_proj", 4}}) {
+      json += (json.size() > 1 ? ", " : "") + std::string("\"model.layers.") + std::to_string(l) + ".self_attn." +
+              projection + "\": [";
+      for (int h = 0; h < heads; ++h) {
+        json += h ? ", [" : "[";
+        for (int c = 0; c < 16; ++c) json += (c ? ", " : "") + std::to_string((c * 7 + h + l) % 16);
+        json += "]";
+      }
+      json += "]";
+    }
+  return json + "}";
+}
+
+test::GgufWriter llama_file(const std::string& architecture) {
+  test::GgufWriter w;
+  w.string("general.architecture", architecture);
+  w.scalar<std::uint32_t>("llama.block_count", 2);
+  w.scalar<std::uint32_t>("llama.embedding_length", 64);
+  return w;
+}
+
+TEST_F(CliErrors, ToolAcceptsTheFilesTheCasesBreak) {
+  // Guards the cases below: each file is refused for what was done to it.
+  const ToolRun r = run({"inspect-config", file("good.json", config_text()).string(), "--shape", "L2-Hq4-Hkv2-d16"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "{\"layers\":2,\"projections\":{\"k_proj\":[2,16],\"q_proj\":[4,16],\"qk_proj\":[4,16]}}\n");
+}
+
+TEST_F(CliErrors, MissingOrUnreadableFiles) {
+  expect_user_error({"inspect-config", (dir_ / "absent.json").string()},
+                    {"cannot read channel config", "absent.json", "No such file or directory"});
+  expect_user_error({"inspect-config", dir_.string()}, {"cannot read channel config", "is a directory"});
+  expect_user_error({"inspect-model", (dir_ / "absent.gguf").string()},
+                    {"cannot open", "absent.gguf", "No such file or directory"});
+  expect_user_error({"inspect-model", dir_.string()}, {"is not a regular file"});
+  expect_user_error({"inspect-model", file("empty.gguf", std::string()).string()}, {"empty.gguf", "is empty"});
+}
+
+TEST_F(CliErrors, MalformedChannelConfigs) {
+  expect_user_error({"inspect-config", file("cut.json", config_text().substr(0, 100)).string()},
+                    {"cut.json", "channel config is not JSON"});
+  const std::string gap = R"({"model.layers.0.self_attn.q_proj": [[0, 1]], "model.layers.2.self_attn.q_proj": [[1, 0]]})";
+  expect_user_error({"inspect-config", file("gap.json", gap).string()}, {"gap.json", "q_proj lacks layers 1"});
+  expect_user_error({"inspect-config", file("repeat.json", R"({"model.layers.0.self_attn.k_proj": [[3, 1, 3]]})").string()},
+                    {"repeat.json", "channel 3 repeats"});
+  expect_user_error({"inspect-config", file("negative.json", R"({"model.layers.0.self_attn.k_proj": [[0, -2]]})").string()},
+                    {"negative.json", "channel -2 is out of range"});
+  // Was an internal error (status 3) until the fuzzer found it.
+  expect_user_error({"inspect-config", file("overflow.json", R"({"model.layers.0.self_attn.k_proj": [[1e400]]})").string()},
+                    {"overflow.json", "not JSON", "number overflow parsing '1e400'"});
+}
+
+TEST_F(CliErrors, ChannelConfigForAnotherModelShape) {
+  const std::string config = file("config.json", config_text()).string();
+  expect_user_error({"inspect-config", config, "--shape", "llama-3-8b"}, {"has 2 layers, the model has 32"});
+  expect_user_error({"inspect-config", config, "--shape", "L2-Hq8-Hkv2-d16"},
+                    {"q_proj lists 4 heads per layer, the model has 8 query heads"});
+  expect_user_error({"inspect-config", config, "--shape", "L2-Hq4-Hkv4-d16"},
+                    {"k_proj lists 2 heads per layer, the model has 4 KV heads"});
+  expect_user_error({"inspect-config", config, "--shape", "L2-Hq4-Hkv2-d8"}, {"16 channels per head, more than head_dim 8"});
+}
+
+TEST_F(CliErrors, MalformedModelFiles) {
+  expect_user_error({"inspect-model", file("text.gguf", std::string("not a model\n")).string()},
+                    {"text.gguf", "not a GGUF file"});
+  test::GgufWriter w = llama_file("llama");
+  const std::vector<std::byte> whole = w.build();
+  const std::vector<std::byte> cut(whole.begin(), whole.begin() + std::ptrdiff_t(w.at("kv1.value") + 2));
+  expect_user_error({"inspect-model", file("cut.gguf", cut).string()},
+                    {"cut.gguf", "truncated", "llama.block_count", "needs 4 bytes, only 2 remain"});
+  expect_user_error({"inspect-model", file("whole.gguf", whole).string()},
+                    {"whole.gguf", "lacks the required key 'llama.feed_forward_length'"});
+  expect_user_error({"inspect-model", file("gpt2.gguf", llama_file("gpt2").build()).string()},
+                    {"general.architecture is 'gpt2', only 'llama' is supported"});
+}
+
+TEST_F(CliErrors, UnknownNames) {
+  expect_user_error({"bench", "--policy", "ds_offlaod"}, {"unknown policy 'ds_offlaod'", "ds_offload_sync"});
+  expect_user_error({"bench", "--shape", "llama-7b"}, {"unknown shape 'llama-7b'", "llama-2-7b"});
+  expect_user_error({"bench", "--shape", "L4-Hq6-Hkv4-d64"}, {"6", "4"});
+  expect_user_error({"bench", "--backend", "gpu"}, {"unknown backend 'gpu'", "cpu or cuda"});
+  expect_user_error({"bench", "--dtype", "f32"}, {"unknown dtype 'f32'"});
+  expect_user_error({"inspect-config", file("config.json", config_text()).string(), "--shape", "llama3"},
+                    {"unknown shape 'llama3'"});
+}
+
+TEST_F(CliErrors, BadCommandLines) {
+  expect_user_error({}, {"a subcommand is required (choose from ", "inspect-config", "bench"});
+  expect_user_error({"benchmark"}, {"unknown subcommand 'benchmark' (choose from ", "bench"});
+  expect_user_error({"bench", "--contxt", "100"}, {"--contxt"});
+  expect_user_error({"bench", "--context", "lots"}, {"--context", "lots"});
+  expect_user_error({"bench", "--k", "8", "--k-fraction", "0.1"}, {"--k", "excludes"});
+  expect_user_error({"inspect-config"}, {"FILE is required"});
+  expect_user_error({"bench", "--batch", "0"}, {"--batch must be at least 1, got 0"});
+  expect_user_error({"bench", "--warmup", "-1"}, {"--warmup must not be negative, got -1"});
+  expect_user_error({"bench", "--k-fraction", "2"}, {"k_fraction must be in [0, 1], got 2"});
+  expect_user_error({"bench", "--r", "1000"}, {"r=1000"});
+}
+
+TEST_F(CliErrors, ContextPastCapacity) {
+  expect_user_error({"bench", "--context", "3000000000"},
+                    {"context 3000000000", "past the largest capacity of 2147483647 tokens"});
+  // Would overflow a 64-bit sum of context and steps.
+  expect_user_error({"bench", "--context", "9223372036854775807"}, {"past the largest capacity"});
+}
+
+TEST_F(CliErrors, RunLargerThanHostMemory) {
+  // 8 TiB of K/V: no machine this runs on has it.
+  expect_user_error({"bench", "--shape", "llama-2-7b", "--context", "262144", "--batch", "64"},
+                    {"needs 8.0 TiB of host memory", "available"});
+}
+
+TEST_F(CliErrors, GpuBackendWithoutTheGpuItNeeds) {
+  if (!gpu_available()) {
+    expect_user_error({"bench", "--backend", "cuda"}, {"the cuda backend needs a GPU and none is visible"});
+    return;
+  }
+  // dense_gpu keeps the K/V cache on the GPU: 2 TiB of it here.
+  expect_user_error({"bench", "--backend", "cuda", "--policy", "dense_gpu", "--shape", "llama-2-7b", "--context",
+                     "1048576", "--batch", "4"},
+                    {"of GPU memory", "free on"});
+}
+
+TEST_F(CliErrors, CtrlCStopsABenchmarkAtAStepBoundary) {
+  // Long enough never to finish by itself, small enough to fit anywhere.
+  ToolProcess tool({"bench", "--shape", "small", "--context", "256", "--warmup", "0", "--steps", "100000", "--policy",
+                    "ds_offload,flexgen"},
+                   dir_);
+  ASSERT_GT(tool.pid(), 0);
+  // SIGINT before the handler is in place would end the tool the default way.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!tool.catches(SIGINT) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_TRUE(tool.catches(SIGINT)) << "the tool never installed its SIGINT handler";
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const auto sent = std::chrono::steady_clock::now();
+  ASSERT_EQ(::kill(tool.pid(), SIGINT), 0);
+  const ToolRun r = tool.wait(std::chrono::seconds(60));
+  EXPECT_LT(std::chrono::steady_clock::now() - sent, std::chrono::seconds(30)) << "it did not stop at a step boundary";
+  EXPECT_EQ(r.status, 130) << r.err;
+  expect_one_line(r.err, "dsoffload: interrupted at ");
+  const std::regex where(
+      "dsoffload: interrupted at (step [0-9]+ of 100000 \\(0 warm-up\\)|the cache fill) of policy ds_offload "
+      "\\(1 of 2\\).*\n");
+  EXPECT_TRUE(std::regex_match(r.err, where)) << r.err;
+  EXPECT_EQ(r.out, "");
+}
+
+}  // namespace
+}  // namespace dso
