@@ -12,8 +12,11 @@ std::int64_t parse_token_count(const std::string& text) {
   std::size_t digits = 0;
   while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
   const std::string tail = text.substr(digits);
-  require(digits > 0 && digits <= 12 && (tail.empty() || tail == "K" || tail == "k" || tail == "M" || tail == "m"),
-          "context '", text, "' is not a token count (e.g. 4096, 16K, 1M)");
+  require(digits > 0 && (tail.empty() || tail == "K" || tail == "k" || tail == "M" || tail == "m"),
+          "--context '", text, "' is not a token count (e.g. 4096, 16K, 1M)");
+  // Twelve digits are past any capacity already, and cannot overflow below.
+  require(digits <= 12, "context ", text, " is past the largest capacity of ", std::numeric_limits<std::int32_t>::max(),
+          " tokens per sequence");
   std::int64_t n = std::stoll(text.substr(0, digits));
   if (tail == "K" || tail == "k") n <<= 10;
   if (tail == "M" || tail == "m") n <<= 20;
