@@ -10,5 +10,8 @@ void add_inspect_config(CLI::App& app);
 void add_bench(CLI::App& app);
 void add_generate(CLI::App& app);
 void add_perplexity(CLI::App& app);
+void add_calibrate(CLI::App& app);
+void add_eval(CLI::App& app);
+void add_passkey(CLI::App& app);
 
 }  // namespace dso::cli

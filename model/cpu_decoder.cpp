@@ -45,6 +45,11 @@ class CpuDecoder final : public DecoderBase {
     q_next_t_.resize(std::size_t(max_batch()) * q_dim());
     head_out_.resize(std::size_t(c.q_heads / c.kv_heads) * c.head_dim);
     logits_.resize(std::size_t(max_batch()) * c.vocab_size);
+    if (prefill_observer()) {
+      observed_q_.resize(rows * q_dim());
+      observed_k_.resize(rows * kv_dim());
+      observed_v_.resize(rows * kv_dim());
+    }
     // The speculative query of layer l is computed during layer l - 1.
     for (int l = 0; l + 1 < c.layers; ++l)
       if (wants_q_next(l))
@@ -68,10 +73,24 @@ class CpuDecoder final : public DecoderBase {
     for (int l = 0; l < c.layers; ++l)
       for (std::int64_t begin = 0; begin < n; begin += prefill_chunk()) {
         const int rows = int(std::min(prefill_chunk(), n - begin));
-        run_layer(l, rows, pos.data() + begin, hidden.data() + begin * c.hidden,
-                  [&](const float*) { attend_causally(l, sequence, begin, rows, n); });
+        run_layer(l, rows, pos.data() + begin, hidden.data() + begin * c.hidden, [&](const float*) {
+          if (prefill_observer()) observe(sequence, l, begin, rows);
+          attend_causally(l, sequence, begin, rows, n);
+        });
       }
     advance(sequence, n);
+  }
+
+  void restore_prefix(int sequence, const CachedPrefix& prefix) override {
+    check_restore(sequence, prefix);
+    const std::int64_t per_layer = prefix.tokens * kv_dim();
+    std::vector<T> k(static_cast<std::size_t>(per_layer)), v(k.size());
+    for (int l = 0; l < config().layers; ++l) {
+      cpu::cast(prefix.k.data() + l * per_layer, per_layer, k.data());
+      cpu::cast(prefix.v.data() + l * per_layer, per_layer, v.data());
+      engine().prefill(l, sequence, k.data(), v.data(), prefix.tokens);
+    }
+    advance(sequence, prefix.tokens);
   }
 
   void decode(std::span<const std::int32_t> tokens) override {
@@ -158,6 +177,24 @@ class CpuDecoder final : public DecoderBase {
     cpu::matmul(lw.w_down.data(), c.hidden, c.ffn_hidden, act_.data(), rows, x, true);
   }
 
+  // Hands the observer this layer's chunk: the projections as they are, and
+  // q, k, v as the engine receives them, widened to fp32.
+  void observe(int sequence, int l, std::int64_t begin, int rows) {
+    const std::int64_t nq = rows * q_dim(), nkv = rows * kv_dim();
+    cpu::cast(q_t_.data(), nq, observed_q_.data());
+    cpu::cast(k_t_.data(), nkv, observed_k_.data());
+    cpu::cast(v_t_.data(), nkv, observed_v_.data());
+    prefill_observer()(PrefillActivations{sequence,
+                                          l,
+                                          begin,
+                                          rows,
+                                          {q_.data(), std::size_t(nq)},
+                                          {k_.data(), std::size_t(nkv)},
+                                          {observed_q_.data(), std::size_t(nq)},
+                                          {observed_k_.data(), std::size_t(nkv)},
+                                          {observed_v_.data(), std::size_t(nkv)}});
+  }
+
   // Prefill attention of prompt tokens [begin, begin + rows) of an n-token
   // prompt: each attends to every prompt token up to itself.
   void attend_causally(int l, int sequence, std::int64_t begin, int rows, std::int64_t n) {
@@ -186,6 +223,7 @@ class CpuDecoder final : public DecoderBase {
   std::vector<float> x_, xn_, q_, k_, v_, gate_, up_, act_, attn_;
   std::vector<T> q_t_, k_t_, v_t_, attn_t_, q_next_t_;
   std::vector<T> prompt_k_, prompt_v_;  // [kv_heads][prompt][head_dim], one layer at a time
+  std::vector<float> observed_q_, observed_k_, observed_v_;  // fp32 copies for the prefill observer, if any
   std::vector<float> head_out_;         // [group][head_dim]
   std::vector<float> logits_;           // [batch][vocab]
 };

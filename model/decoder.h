@@ -12,6 +12,7 @@
 // channels' rows only, is computed during layer i and handed to the engine as
 // q_next.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
@@ -20,6 +21,33 @@
 #include "offload/engine.h"
 
 namespace dso {
+
+// What one layer computed for one prefill chunk of one sequence: host memory,
+// fp32, [tokens][heads][head_dim] (q_heads for q, kv_heads for k and v), the
+// chunk's tokens at positions first .. first + tokens - 1. The projections
+// are as the matmul made them; q, k and v are what the engine receives
+// (q and k after RoPE), so they hold values of the engine's dtype.
+struct PrefillActivations {
+  int sequence = 0;
+  int layer = 0;
+  std::int64_t first = 0;
+  std::int64_t tokens = 0;
+  std::span<const float> q_proj, k_proj;  // before RoPE
+  std::span<const float> q, k, v;
+};
+
+// Sees every layer of every prefill chunk (calibration statistics, saving a
+// prompt's K/V). The spans are valid during the call only.
+using PrefillObserver = std::function<void(const PrefillActivations&)>;
+
+// The K/V a prefill gave the engine for a prefix of one sequence, kept so that
+// other engines (other policies) can start from the same prefix without
+// running it again: [layers][tokens][kv_heads][head_dim] each, fp32 holding
+// values of the engine's dtype.
+struct CachedPrefix {
+  std::int64_t tokens = 0;
+  std::vector<float> k, v;
+};
 
 struct DecoderOptions {
   // The attention engine. Its shape is taken from the model (left empty, or it
@@ -33,6 +61,9 @@ struct DecoderOptions {
   bool round_like_gpu = false;
   // Tokens a prefill runs through a layer at once: bounds its working memory.
   std::int64_t prefill_chunk = 256;
+  // Called for every layer of every prefill chunk; unset, prefill copies
+  // nothing out.
+  PrefillObserver prefill_observer;
 };
 
 class Decoder {
@@ -56,6 +87,13 @@ class Decoder {
   // Throws before any work where the sequence is not empty or the tokens do
   // not fit its capacity.
   virtual void prefill(int sequence, std::span<const std::int32_t> tokens) = 0;
+
+  // Fills one empty sequence with a prefix saved from an earlier prefill of a
+  // decoder of the same model and dtype (any policy): the engine receives
+  // the same K/V, so decoding on from here is what decoding after that
+  // prefill would be. Throws before any work where the sequence is not empty,
+  // the prefix does not fit its capacity or its sizes are not the model's.
+  virtual void restore_prefix(int sequence, const CachedPrefix& prefix) = 0;
 
   // One token for every sequence (tokens[b] for sequence b, at its own
   // position); keeps the logits for the accessors below.

@@ -36,6 +36,9 @@ class DecoderBase : public Decoder {
   std::int64_t buffer_rows() const;
 
   void check_prefill(int sequence, std::span<const std::int32_t> tokens) const;
+  void check_restore(int sequence, const CachedPrefix& prefix) const;
+  // Empty where the options set none.
+  const PrefillObserver& prefill_observer() const { return prefill_observer_; }
   void check_decode(std::span<const std::int32_t> tokens) const;
   void check_logits(const char* what) const;
   void check_targets(std::span<const std::int32_t> targets) const;
@@ -55,6 +58,7 @@ class DecoderBase : public Decoder {
   EngineConfig engine_config_;
   int max_batch_;
   std::int64_t prefill_chunk_;
+  PrefillObserver prefill_observer_;
   std::vector<std::int64_t> positions_;
   std::unique_ptr<Engine> engine_;
   bool logits_ready_ = false;
