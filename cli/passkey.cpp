@@ -37,6 +37,7 @@ struct PasskeyCommand {
   std::vector<double> depths{0.1, 0.5, 0.9};
   int trials = 2;
   std::vector<int> budgets{16, 8};
+  std::vector<int> channel_divisors{16};
   std::int64_t max_new = 12;
   std::uint64_t key_seed = 1;
   std::string markdown_out;
@@ -44,8 +45,9 @@ struct PasskeyCommand {
 };
 
 struct Setting {
-  std::string name;  // "dense" or "ds_gpu N/16"
+  std::string name;  // "dense" or "ds_gpu N/16 d/16"
   int k_divisor = 0;
+  int r_divisor = 0;
   std::unique_ptr<Decoder> decoder;
 };
 
@@ -104,12 +106,19 @@ void run_passkey(const PasskeyCommand& c) {
     std::vector<Setting> settings;
     DecoderOptions dense = decoder_options(c.model, model, Policy::dense_gpu, 1, context);
     dense.prefill_observer = recorder.observer();
-    settings.push_back({"dense", 0, nullptr});
-    for (int k_div : c.budgets) settings.push_back({"ds_gpu N/" + std::to_string(k_div), k_div, nullptr});
+    settings.push_back({"dense", 0, 0, nullptr});
+    for (int k_div : c.budgets)
+      for (int r_div : c.channel_divisors) {
+        require(k_div >= 1 && r_div >= 1, "budget and channel divisors must be at least 1");
+        settings.push_back(
+            {"ds_gpu N/" + std::to_string(k_div) + " d/" + std::to_string(r_div), k_div, r_div, nullptr});
+      }
     for (Setting& s : settings) {
       DecoderOptions o = dense;
       if (s.k_divisor > 0) {
-        o = decoder_options(c.model, model, Policy::ds_gpu, 1, context);
+        ModelOptions with_r = c.model;
+        with_r.r = std::max(1, model.config().head_dim / s.r_divisor);
+        o = decoder_options(with_r, model, Policy::ds_gpu, 1, context);
         o.engine.budget = {std::max<std::int64_t>(1, context / s.k_divisor), c.model.sink, c.model.recent};
         o.engine.k_fraction = 0;
       }
@@ -208,8 +217,18 @@ void add_passkey(CLI::App& app) {
       "passkey",
       "Passkey retrieval: a 5-digit key hidden at --depths of repetitive filler, asked for at the end (chat template "
       "where the model has one), answered greedily by dense decoding and by ds_gpu at k = context/x for each of "
-      "--budgets, all from one dense prefill of each prompt. Exact match of the answer's first number.");
-  c->model.add_to(*sub);
+      "--budgets and r = head_dim/x for each of --channel-divisors, all from one dense prefill of each prompt. Exact match of the answer's first number.");
+  sub->add_option("--model", c->model.model, "a GGUF file with its tokenizer")->required();
+  sub->add_option("--channels", c->model.channels,
+                  "channel config from `dsoffload calibrate` (without one: channels 0..r-1)");
+  sub->add_option("--stat", c->model.statistic, "statistic of the channel config: q, k or qk")
+      ->capture_default_str();
+  sub->add_option("--sink", c->model.sink, "first tokens always attended by ds_gpu")->capture_default_str();
+  sub->add_option("--recent", c->model.recent, "newest tokens always attended by ds_gpu")->capture_default_str();
+  sub->add_option("--backend", c->model.backend, "cpu or cuda (default: cuda where a GPU is visible, else cpu)");
+  sub->add_option("--dtype", c->model.dtype, "f16 or bf16")->capture_default_str();
+  sub->add_option("--prefill-chunk", c->model.prefill_chunk, "tokens a prefill runs through a layer at once")
+      ->capture_default_str();
   sub->add_option("--contexts", c->contexts, "prompt sizes in tokens (the answer's room included)")
       ->delimiter(',')
       ->capture_default_str();
@@ -218,6 +237,9 @@ void add_passkey(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--trials", c->trials, "keys per context and depth")->capture_default_str();
   sub->add_option("--budgets", c->budgets, "ds_gpu token budgets as divisors of the context: k = context / x")
+      ->delimiter(',')
+      ->capture_default_str();
+  sub->add_option("--channel-divisors", c->channel_divisors, "label channels as divisors of head_dim: r = d / x")
       ->delimiter(',')
       ->capture_default_str();
   sub->add_option("--max-new", c->max_new, "most tokens of each answer")->capture_default_str();
