@@ -32,13 +32,13 @@ class DecoderBase : public Decoder {
   virtual void bind_engine(Engine&) {}
 
   std::int64_t prefill_chunk() const { return prefill_chunk_; }
+  // Empty where the options set none.
+  const PrefillObserver& prefill_observer() const { return prefill_observer_; }
   // Rows the working buffers hold: a decode batch or a prefill chunk.
   std::int64_t buffer_rows() const;
 
   void check_prefill(int sequence, std::span<const std::int32_t> tokens) const;
   void check_restore(int sequence, const CachedPrefix& prefix) const;
-  // Empty where the options set none.
-  const PrefillObserver& prefill_observer() const { return prefill_observer_; }
   void check_decode(std::span<const std::int32_t> tokens) const;
   void check_logits(const char* what) const;
   void check_targets(std::span<const std::int32_t> targets) const;
