@@ -1,5 +1,8 @@
 #include "calibration/label_selection.h"
 
+#include <numeric>
+#include <random>
+#include <utility>
 #include <vector>
 
 #include "calibration/channel_order.h"
@@ -63,6 +66,19 @@ LabelChannels label_channels_from_statistics(const ChannelStatistics& statistics
       for (int c = 0; c < shape.head_dim; ++c) group_sum[c] += values[c];
     }
     return order_by_descending(group_sum);
+  });
+}
+
+LabelChannels random_label_channels(const AttentionShape& shape, int r, std::uint64_t seed) {
+  shape.validate();
+  check_r(r, shape);
+  std::mt19937_64 rng(seed);
+  return take_leading(shape, r, [&](int, int) {
+    // Fisher-Yates: std::shuffle's draws differ between standard libraries.
+    std::vector<int> order(std::size_t(shape.head_dim));
+    std::iota(order.begin(), order.end(), 0);
+    for (std::size_t i = order.size() - 1; i > 0; --i) std::swap(order[i], order[std::size_t(rng() % (i + 1))]);
+    return order;
   });
 }
 

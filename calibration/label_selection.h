@@ -3,6 +3,8 @@
 // order. Selection is per KV head (the fetch unit), so statistics kept per
 // query head (q, qk) are combined over the group of query heads that share
 // KV head j; the k statistic is per KV head already.
+#include <cstdint>
+
 #include "calibration/channel_config.h"
 #include "calibration/statistics.h"
 #include "core/label_channels.h"
@@ -21,5 +23,10 @@ LabelChannels label_channels_from_config(const ChannelConfig& config, const Atte
 // From statistics at hand: channels by the group's summed statistic,
 // descending, the lower channel on equal sums.
 LabelChannels label_channels_from_statistics(const ChannelStatistics& statistics, Statistic s, int r);
+
+// r distinct channels drawn uniformly for every (layer, KV head): the control
+// that shows what calibration buys. The same seed gives the same channels on
+// every platform (a fixed generator and a shuffle written out here).
+LabelChannels random_label_channels(const AttentionShape& shape, int r, std::uint64_t seed);
 
 }  // namespace dso::calibration

@@ -23,6 +23,9 @@ std::unique_ptr<CLI::App> make_app() {
   dso::cli::add_generate(app);
   dso::cli::add_perplexity(app);
   dso::cli::add_spec_accuracy(app);
+  dso::cli::add_calibrate(app);
+  dso::cli::add_eval(app);
+  dso::cli::add_passkey(app);
 
   std::string names;
   for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))

@@ -14,5 +14,8 @@ void add_generate(CLI::App& app);
 void add_perplexity(CLI::App& app);
 void add_spec_accuracy(CLI::App& app);
 void add_inspect_model(CLI::App& app);
+void add_calibrate(CLI::App& app);
+void add_eval(CLI::App& app);
+void add_passkey(CLI::App& app);
 
 }  // namespace dso::cli

@@ -35,8 +35,7 @@ double ms_since(Clock::time_point start) {
 // ChatML, as SmolLM2-Instruct and other models whose vocabulary has
 // <|im_start|> and <|im_end|> were tuned on; other models get the text as is.
 std::string format_prompt(const GenerateOptions& o, const LoadedModel& m) {
-  const bool chatml = m.tokenizer && m.tokenizer->find("<|im_start|>") && m.tokenizer->find("<|im_end|>");
-  if (o.raw || !chatml) return o.prompt;
+  if (o.raw || !m.has_chatml()) return o.prompt;
   std::string text;
   if (!o.system.empty()) text += "<|im_start|>system\n" + o.system + "<|im_end|>\n";
   return text + "<|im_start|>user\n" + o.prompt + "<|im_end|>\n<|im_start|>assistant\n";

@@ -2,11 +2,13 @@
 #include <exception>
 
 #include "cli/app.h"
+#include "cli/run_info.h"
 #include "core/error.h"
 #include "core/interrupt.h"
 
 int main(int argc, char** argv) {
   using dso::cli::report_line;
+  dso::cli::record_command_line(argc, argv);
   const std::unique_ptr<CLI::App> app = dso::cli::make_app();
   try {
     app->parse(argc, argv);

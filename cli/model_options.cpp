@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "calibration/channel_config.h"
 #include "calibration/label_selection.h"
@@ -49,6 +51,10 @@ std::vector<std::int32_t> LoadedModel::encode(const std::string& text, bool pars
   return ids;
 }
 
+bool LoadedModel::has_chatml() const {
+  return tokenizer && tokenizer->find("<|im_start|>") && tokenizer->find("<|im_end|>");
+}
+
 std::string LoadedModel::piece(std::int32_t token) const {
   return tokenizer ? tokenizer->piece(token) : " " + std::to_string(token);
 }
@@ -70,6 +76,15 @@ LoadedModel load_model(const ModelOptions& o) {
   }
   m.weights = dummy_weights(builtin_llama_config(o.model), o.seed);
   return m;
+}
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  require(bool(in), "cannot open the text file '", path, "'");
+  std::ostringstream s;
+  s << in.rdbuf();
+  require(!in.bad(), "cannot read the text file '", path, "'");
+  return s.str();
 }
 
 namespace {

@@ -47,12 +47,17 @@ struct LoadedModel {
 
   const LlamaConfig& config() const { return weights->config(); }
   bool dummy() const { return weights->is_dummy(); }
+  // Whether the vocabulary has ChatML's turn tokens, as SmolLM2-Instruct's does.
+  bool has_chatml() const;
   std::vector<std::int32_t> encode(const std::string& text, bool parse_special) const;
   // The text of one token: its bytes, or " <id>" without a tokenizer.
   std::string piece(std::int32_t token) const;
 };
 
 LoadedModel load_model(const ModelOptions& o);
+
+// The whole of a text file; throws dso::Error naming it where it cannot be read.
+std::string read_text_file(const std::string& path);
 
 // Decoder options for one policy: engine shape from the model, budget and
 // label channels from the options (sparse policies only).

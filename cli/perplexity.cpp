@@ -1,21 +1,17 @@
 // `dsoffload perplexity`: perplexity of a text file under each policy, one
 // JSON object per line and policy on stdout (model/perplexity.h says how
-// windows are cut and scored), a one-line progress bar on stderr when it is a
-// terminal.
-#include <unistd.h>
-
+// windows are cut and scored), a progress bar on stderr.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "cli/commands.h"
 #include "cli/model_options.h"
+#include "cli/progress_bar.h"
 #include "core/error.h"
 #include "model/decoder.h"
 #include "model/perplexity.h"
@@ -36,46 +32,18 @@ struct PerplexityCommand {
 
 using Clock = std::chrono::steady_clock;
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  require(bool(in), "cannot open the text file '", path, "'");
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
+std::string progress_detail(const PerplexityResult& r, std::int64_t windows, std::int64_t tokens_planned) {
+  char text[160];
+  std::snprintf(text, sizeof text, "window %lld/%lld  %lld/%lld tokens  ppl %.3f",
+                static_cast<long long>(std::min(r.windows + 1, windows)), static_cast<long long>(windows),
+                static_cast<long long>(r.tokens_scored), static_cast<long long>(tokens_planned), r.perplexity());
+  return text;
 }
-
-// "ds_gpu  window 2/10  512/20470 tokens  ppl 12.84", redrawn in place at
-// most ten times a second.
-class ProgressLine {
- public:
-  explicit ProgressLine(std::string label) : label_(std::move(label)), shown_(isatty(STDERR_FILENO) == 1) {}
-  ~ProgressLine() {
-    if (drawn_) std::fputc('\n', stderr);
-  }
-
-  void update(const PerplexityResult& r, std::int64_t windows, std::int64_t tokens_planned) {
-    if (!shown_) return;
-    const auto now = Clock::now();
-    if (drawn_ && now - last_ < std::chrono::milliseconds(100) && r.tokens_scored < tokens_planned) return;
-    last_ = now;
-    drawn_ = true;
-    std::fprintf(stderr, "\r%s  window %lld/%lld  %lld/%lld tokens  ppl %.3f\033[K", label_.c_str(),
-                 static_cast<long long>(std::min(r.windows + 1, windows)), static_cast<long long>(windows),
-                 static_cast<long long>(r.tokens_scored), static_cast<long long>(tokens_planned), r.perplexity());
-    std::fflush(stderr);
-  }
-
- private:
-  std::string label_;
-  bool shown_;
-  bool drawn_ = false;
-  Clock::time_point last_;
-};
 
 void run_perplexity(const PerplexityCommand& c) {
   require(c.batch >= 1, "--batch must be at least 1, got ", c.batch);
   const LoadedModel model = load_model(c.model);
-  const std::vector<std::int32_t> tokens = model.encode(read_file(c.text), false);
+  const std::vector<std::int32_t> tokens = model.encode(read_text_file(c.text), false);
   require(tokens.size() >= 2, "the text '", c.text, "' holds ", tokens.size(), " tokens; perplexity needs 2");
   const std::int64_t context = std::min<std::int64_t>(c.context, std::int64_t(tokens.size()));
 
@@ -89,10 +57,11 @@ void run_perplexity(const PerplexityCommand& c) {
   for (const DecoderOptions& options : runs) {
     const auto start = Clock::now();
     const auto decoder = make_decoder(*model.weights, options);
-    ProgressLine progress(std::string(policy_name(options.engine.policy)));
+    ProgressBar progress(std::string(policy_name(options.engine.policy)));
     const PerplexityOptions po{c.context, c.prefill, c.max_windows};
     const PerplexityResult r = perplexity(*decoder, tokens, po, [&](const PerplexityResult& so_far, std::int64_t windows) {
-      progress.update(so_far, windows, windows * (context - 1 - c.prefill));
+      const std::int64_t planned = windows * (context - 1 - c.prefill);
+      progress.update(double(so_far.tokens_scored), double(planned), progress_detail(so_far, windows, planned));
     });
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
 

@@ -82,6 +82,18 @@ class CpuDecoder final : public DecoderBase {
     advance(sequence, n);
   }
 
+  void restore_prefix(int sequence, const CachedPrefix& prefix) override {
+    check_restore(sequence, prefix);
+    const std::int64_t per_layer = prefix.tokens * kv_dim();
+    std::vector<T> k(static_cast<std::size_t>(per_layer)), v(k.size());
+    for (int l = 0; l < config().layers; ++l) {
+      cpu::cast(prefix.k.data() + l * per_layer, per_layer, k.data());
+      cpu::cast(prefix.v.data() + l * per_layer, per_layer, v.data());
+      engine().prefill(l, sequence, k.data(), v.data(), prefix.tokens);
+    }
+    advance(sequence, prefix.tokens);
+  }
+
   void decode(std::span<const std::int32_t> tokens) override {
     check_decode(tokens);
     const LlamaConfig& c = config();

@@ -71,8 +71,7 @@ DecoderFootprint check_decoder_fits(const WeightSource& weights, DecoderOptions 
             " available");
     return f;
   }
-  require(!options.prefill_observer && !options.decode_observer,
-          "activation observers run on the cpu backend only; use it to observe prefill or decode");
+  require(!options.decode_observer, "the decode observer runs on the cpu backend only; use it to observe decode");
   require(gpu_available(), "the cuda backend needs a GPU and none is visible (use the cpu backend)");
   const std::int64_t gpu_needed =
       checked_sum("GPU memory", checked_sum("GPU memory", f.weight_bytes, f.buffer_bytes), plan.gpu_bytes);

@@ -49,9 +49,18 @@ struct DecodeActivations {
 
 // Observers see every layer of every prefill chunk or decode step (calibration
 // statistics, measuring the speculative selection). The spans are valid during
-// the call only. CPU path only.
+// the call only. The decode observer runs on the CPU path only.
 using PrefillObserver = std::function<void(const PrefillActivations&)>;
 using DecodeObserver = std::function<void(const DecodeActivations&)>;
+
+// The K/V a prefill gave the engine for a prefix of one sequence, kept so that
+// other engines (other policies) can start from the same prefix without
+// running it again: [layers][tokens][kv_heads][head_dim] each, fp32 holding
+// values of the engine's dtype.
+struct CachedPrefix {
+  std::int64_t tokens = 0;
+  std::vector<float> k, v;
+};
 
 struct DecoderOptions {
   // The attention engine. Its shape is taken from the model (left empty, or it
@@ -91,6 +100,13 @@ class Decoder {
   // Throws before any work where the sequence is not empty or the tokens do
   // not fit its capacity.
   virtual void prefill(int sequence, std::span<const std::int32_t> tokens) = 0;
+
+  // Fills one empty sequence with a prefix saved from an earlier prefill of a
+  // decoder of the same model and dtype (any policy): the engine receives
+  // the same K/V, so decoding on from here is what decoding after that
+  // prefill would be. Throws before any work where the sequence is not empty,
+  // the prefix does not fit its capacity or its sizes are not the model's.
+  virtual void restore_prefix(int sequence, const CachedPrefix& prefix) = 0;
 
   // One token for every sequence (tokens[b] for sequence b, at its own
   // position); keeps the logits for the accessors below.

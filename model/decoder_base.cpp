@@ -100,6 +100,19 @@ void DecoderBase::check_prefill(int sequence, std::span<const std::int32_t> toke
   check_tokens(tokens, "prefill");
 }
 
+void DecoderBase::check_restore(int sequence, const CachedPrefix& prefix) const {
+  const std::int64_t at = position(sequence);
+  require(at == 0, "restoring a prefix into sequence ", sequence, ", which holds ", at,
+          " tokens already: a prefix starts a sequence");
+  require(prefix.tokens >= 0 && prefix.tokens <= engine_config_.capacity, "a prefix of ", prefix.tokens,
+          " tokens does not fit sequence ", sequence, " whose capacity is ", engine_config_.capacity);
+  const auto size = std::size_t(config_.layers) * std::size_t(prefix.tokens) * std::size_t(config_.kv_heads) *
+                    std::size_t(config_.head_dim);
+  require(prefix.k.size() == size && prefix.v.size() == size, "a prefix of ", prefix.tokens, " tokens holds ",
+          prefix.k.size(), " keys and ", prefix.v.size(), " values; the model needs ", config_.layers, " layers x ",
+          prefix.tokens, " tokens x ", config_.kv_heads, " KV heads x ", config_.head_dim, " = ", size, " of each");
+}
+
 void DecoderBase::check_decode(std::span<const std::int32_t> tokens) const {
   require(std::int64_t(tokens.size()) == batch(), "decode takes one token per sequence: ", batch(), " expected, ",
           tokens.size(), " given");

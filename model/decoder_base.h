@@ -41,6 +41,7 @@ class DecoderBase : public Decoder {
   // Empty where the options set none.
   const PrefillObserver& prefill_observer() const { return prefill_observer_; }
   const DecodeObserver& decode_observer() const { return decode_observer_; }
+  void check_restore(int sequence, const CachedPrefix& prefix) const;
   void check_decode(std::span<const std::int32_t> tokens) const;
   void check_logits(const char* what) const;
   void check_targets(std::span<const std::int32_t> targets) const;

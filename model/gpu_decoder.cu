@@ -83,6 +83,7 @@ class GpuDecoder final : public DecoderBase {
         W* k = prompt_k.data() + begin * kv_dim();
         W* v = prompt_v.data() + begin * kv_dim();
         run_layer(l, rows, pos_dev.data() + begin, hidden_states.data() + begin * c.hidden, k, v, [&] {
+          if (prefill_observer()) observe(sequence, l, begin, rows, k, v);
           engine().prefill(l, sequence, k, v, rows);
           gpu::prefill_attention(gpu::PrefillAttentionParams<W>{q_t_.data(), prompt_k.data(), prompt_v.data(),
                                                                 attn_t_.data(), begin, rows, c.q_heads,
@@ -92,6 +93,24 @@ class GpuDecoder final : public DecoderBase {
       }
     stream_.synchronize();  // the temporaries above are freed on return
     advance(sequence, n);
+  }
+
+  void restore_prefix(int sequence, const CachedPrefix& prefix) override {
+    check_restore(sequence, prefix);
+    const auto per_layer = std::size_t(prefix.tokens) * kv_dim();
+    std::vector<W> k(per_layer), v(per_layer);
+    DeviceArray<W> k_dev(per_layer), v_dev(per_layer);
+    for (int l = 0; l < config().layers; ++l) {
+      for (std::size_t i = 0; i < per_layer; ++i) {
+        k[i] = from_float<W>(prefix.k[l * per_layer + i]);
+        v[i] = from_float<W>(prefix.v[l * per_layer + i]);
+      }
+      k_dev.copy_from(k);
+      v_dev.copy_from(v);
+      engine().prefill(l, sequence, k_dev.data(), v_dev.data(), prefix.tokens);
+      stream_.synchronize();  // the engine reads k_dev and v_dev on its stream before the next layer overwrites them
+    }
+    advance(sequence, prefix.tokens);
   }
 
   void decode(std::span<const std::int32_t> tokens) override {
@@ -159,6 +178,23 @@ class GpuDecoder final : public DecoderBase {
     DSO_CUDA_CHECK(cudaMemcpyAsync(out.data(), src.data(), sizeof(T) * n, cudaMemcpyDeviceToHost, stream()));
     stream_.synchronize();
     return out;
+  }
+
+  // Hands the observer one layer's prefill chunk, copied to the host: the
+  // fp32 projections, and q, k, v as the engine receives them, widened.
+  void observe(int sequence, int l, std::int64_t begin, int rows, const W* k, const W* v) {
+    const std::size_t nq = std::size_t(rows) * q_dim(), nkv = std::size_t(rows) * kv_dim();
+    const auto widen = [&](const W* src, std::size_t n) {
+      std::vector<W> host(n);
+      DSO_CUDA_CHECK(cudaMemcpyAsync(host.data(), src, sizeof(W) * n, cudaMemcpyDeviceToHost, stream()));
+      stream_.synchronize();
+      std::vector<float> out(n);
+      for (std::size_t i = 0; i < n; ++i) out[i] = to_float(host[i]);
+      return out;
+    };
+    const std::vector<float> q_proj = to_host(q_, nq), k_proj = to_host(k_, nkv);
+    const std::vector<float> q = widen(q_t_.data(), nq), k_out = widen(k, nkv), v_out = widen(v, nkv);
+    prefill_observer()(PrefillActivations{sequence, l, begin, rows, q_proj, k_proj, q, k_out, v_out});
   }
 
   // One layer over `rows` rows of x at device positions pos; the layer's new

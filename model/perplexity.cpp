@@ -13,7 +13,7 @@ double PerplexityResult::perplexity() const {
 }
 
 PerplexityResult perplexity(Decoder& decoder, std::span<const std::int32_t> tokens, const PerplexityOptions& options,
-                            const PerplexityProgress& progress) {
+                            const PerplexityProgress& progress, const WindowStart& start) {
   require(options.context >= 2, "perplexity needs a context of at least 2 tokens, got ", options.context);
   require(tokens.size() >= 2, "perplexity needs at least 2 tokens of text, got ", tokens.size());
   require(options.max_windows >= 0, "max_windows must not be negative, got ", options.max_windows);
@@ -31,7 +31,14 @@ PerplexityResult perplexity(Decoder& decoder, std::span<const std::int32_t> toke
     const int batch = int(std::min<std::int64_t>(decoder.max_batch(), windows - first));
     decoder.reset(batch);
     const auto window = [&](int b) { return tokens.subspan(std::size_t((first + b) * context), std::size_t(context)); };
-    for (int b = 0; b < batch; ++b) decoder.prefill(b, window(b).first(std::size_t(options.prefill)));
+    for (int b = 0; b < batch; ++b) {
+      if (start)
+        start(decoder, b, first + b);
+      else
+        decoder.prefill(b, window(b).first(std::size_t(options.prefill)));
+      require(decoder.position(b) == options.prefill, "window ", first + b, " starts with ", decoder.position(b),
+              " tokens in place, expected ", options.prefill);
+    }
     std::vector<std::int32_t> step(static_cast<std::size_t>(batch)), next(step.size());
     for (std::int64_t i = options.prefill; i + 1 < context; ++i) {
       for (int b = 0; b < batch; ++b) {

@@ -31,10 +31,16 @@ struct PerplexityResult {
 // Called after every decode step with the totals so far and the windows planned.
 using PerplexityProgress = std::function<void(const PerplexityResult& so_far, std::int64_t windows_planned)>;
 
+// Puts the first `prefill` tokens of window `window` (counted from the start
+// of the stream) into sequence `sequence` of a freshly reset decoder.
+using WindowStart = std::function<void(Decoder& decoder, int sequence, std::int64_t window)>;
+
 // Resets the decoder for every group of windows; its max_batch() windows run
-// together. Throws dso::Error before any work where the options do not fit
-// the stream or the decoder's capacity.
+// together. Each window's leading tokens go in by prefill, or by `start`
+// where one is given (Decoder::restore_prefix of a prefix saved earlier).
+// Throws dso::Error before any work where the options do not fit the stream
+// or the decoder's capacity.
 PerplexityResult perplexity(Decoder& decoder, std::span<const std::int32_t> tokens, const PerplexityOptions& options,
-                            const PerplexityProgress& progress = {});
+                            const PerplexityProgress& progress = {}, const WindowStart& start = {});
 
 }  // namespace dso

@@ -25,10 +25,20 @@ void validate_config(const EngineConfig& config) {
           config.k_fraction);
   require(config.k_fraction == 0 || b.k == 0, "set either budget.k (", b.k, ") or k_fraction (",
           config.k_fraction, "), not both");
+  require(selector_name(config.selector) != "unknown", "unknown selector ", int(config.selector));
+  if (config.selector == Selector::sparq) {
+    require(config.policy == Policy::ds_gpu, "selector sparq reads the full keys at channels chosen per step, which "
+            "only ds_gpu keeps where selection runs; policy ", policy_name(config.policy), " selects from labels");
+    require(config.backend == Backend::cpu, "selector sparq runs on the cpu backend only; the cuda backend selects "
+            "from labels");
+    require(config.sparq_r > 0 && config.sparq_r <= config.shape.head_dim, "sparq_r=", config.sparq_r,
+            " channels per step must be in [1, ", config.shape.head_dim, "]");
+  }
   if (is_sparse(config.policy)) {
     require(b.k > 0 || config.k_fraction > 0, "policy ", policy_name(config.policy),
             " selects tokens: set budget.k or k_fraction");
-    require(!config.channels.index.empty(), "policy ", policy_name(config.policy),
+    require(config.selector == Selector::sparq || !config.channels.index.empty(), "policy ",
+            policy_name(config.policy),
             " needs label channels (a calibration, or LabelChannels::leading for synthetic runs)");
   }
   if (!config.channels.index.empty() || config.channels.r != 0) config.channels.validate(config.shape);

@@ -32,8 +32,9 @@ class CpuEngine final : public Engine {
             HostMemoryKind::aligned),  // nothing reads it by DMA on this backend
         head_out_(std::size_t(config.shape.group()) * config.shape.head_dim) {
     const AttentionShape& s = config.shape;
+    if (keeps_labels()) labels_ = CpuLabelCache<T>(config.channels, config.batch, config.capacity);
+    if (config.selector == Selector::sparq) step_channels_.resize(std::size_t(config.sparq_r));
     if (is_sparse(config.policy)) {
-      labels_ = CpuLabelCache<T>(config.channels, config.batch, config.capacity);
       scores_.resize(std::size_t(config.capacity));
       selected_.resize(std::size_t(config.batch) * s.kv_heads * max_attended(config));
       selected_count_.resize(std::size_t(config.batch) * s.kv_heads);
@@ -89,6 +90,7 @@ class CpuEngine final : public Engine {
     T* out;
   };
 
+  bool keeps_labels() const { return is_sparse(config_.policy) && config_.selector == Selector::labels; }
   int group() const { return config_.shape.group(); }
   int head_dim() const { return config_.shape.head_dim; }
   int kv_heads() const { return config_.shape.kv_heads; }
@@ -118,7 +120,7 @@ class CpuEngine final : public Engine {
 
   // Labels and the GPU window follow the K/V cache, token for token.
   void append_side_copies(int s, int layer, std::int64_t position, const T* k, const T* v, std::int64_t count) {
-    if (is_sparse(config_.policy)) labels_.append(s, layer, position, k, count, head_dim());
+    if (keeps_labels()) labels_.append(s, layer, position, k, count, head_dim());
     if (is_sparse(config_.policy) && keeps_kv_on_host(config_.policy))
       window_.append(s, layer, position, k, v, count);
   }
@@ -132,11 +134,17 @@ class CpuEngine final : public Engine {
     }
   }
 
-  // Top-k over the labels of the n tokens cached before the step; returns the count.
+  // Top-k over the scores of the n tokens cached before the step; returns the count.
   std::int64_t select(int layer, int s, int h, const T* q_group, std::int64_t n, std::int32_t* indices) {
     PhaseTimer timer(stats_.ms_select);
-    cpu::score_labels(q_group, group(), head_dim(), config_.channels.of(layer, h), labels_.of(s, layer, h), n,
-                      scores_.data());
+    if (config_.selector == Selector::sparq) {
+      cpu::sparq_channels(q_group, group(), head_dim(), config_.sparq_r, step_channels_.data());
+      cpu::score_key_channels(q_group, group(), head_dim(), std::span<const int>(step_channels_),
+                              kv_.keys_as<T>(s, layer, h), n, scores_.data());
+    } else {
+      cpu::score_labels(q_group, group(), head_dim(), config_.channels.of(layer, h), labels_.of(s, layer, h), n,
+                        scores_.data());
+    }
     return cpu::select_topk(scores_.data(), n, budget_at(config_, n), indices);
   }
 
@@ -252,6 +260,7 @@ class CpuEngine final : public Engine {
   CpuLabelCache<T> labels_;
   CpuWindow<T> window_;
   std::vector<CpuFetchSlot<T>> slots_;
+  std::vector<int> step_channels_;            // Selector::sparq: this step's channels, one head at a time
   std::vector<float> scores_;                 // [capacity], one head at a time
   std::vector<std::int32_t> selected_;        // ds_gpu: [batch][kv_heads][max_attended]
   std::vector<std::int64_t> selected_count_;  // ds_gpu: [batch][kv_heads]

@@ -24,8 +24,17 @@ namespace dso {
 
 enum class Policy { dense_gpu, ds_gpu, flexgen, ds_offload, ds_offload_sync };
 enum class Backend { cpu, cuda };
+// How a sparse policy scores cached tokens before taking the top k:
+//  labels  the label cache, K_t at the calibrated channels S_j (Double Sparsity);
+//  sparq   SparQ's way, no calibration and no label cache: every step picks,
+//          per sequence and KV head, the sparq_r channels of largest
+//          sum over the group of |q_h[c]|, and reads the full keys at them.
+//          It needs the keys where selection runs, so ds_gpu only.
+enum class Selector { labels, sparq };
 
 std::string_view policy_name(Policy p);
+std::string_view selector_name(Selector s);
+Selector parse_selector(std::string_view name);  // throws dso::Error naming the choices
 Policy parse_policy(std::string_view name);  // throws dso::Error naming the choices
 bool keeps_kv_on_host(Policy p);             // flexgen, ds_offload, ds_offload_sync
 bool is_sparse(Policy p);                    // every policy but dense_gpu and flexgen
@@ -39,7 +48,9 @@ struct EngineConfig {
   std::int64_t capacity = 0;  // tokens per sequence, fixed at creation
   TokenBudget budget;         // budget.k = 0 with k_fraction > 0: k = k_fraction * context, per step
   double k_fraction = 0.0;    // context: the tokens cached when selection runs; k rounds down, at least 1
-  LabelChannels channels;             // needed by the sparse policies
+  LabelChannels channels;             // needed by the sparse policies under Selector::labels
+  Selector selector = Selector::labels;
+  int sparq_r = 0;                    // Selector::sparq: channels picked per step and KV head
   std::vector<int> sync_layers{0};    // ds_offload: layers that select with their true query (layer 0 always does)
 };
 

@@ -14,8 +14,9 @@ MemoryPlan Engine::plan(const EngineConfig& config) {
   MemoryPlan plan;
   plan.kv_bytes = HostKVLayout{config.batch, s.layers, s.kv_heads, s.head_dim, config.capacity, config.dtype}.bytes();
   if (is_sparse(p)) {
-    plan.label_bytes = checked_product("the label cache size", config.batch, s.layers, s.kv_heads, config.capacity,
-                                       config.channels.r, elem);
+    if (config.selector == Selector::labels)
+      plan.label_bytes = checked_product("the label cache size", config.batch, s.layers, s.kv_heads, config.capacity,
+                                         config.channels.r, elem);
     // Scores of every cached token and the selected positions, one (sequence, KV head) each.
     plan.workspace_bytes =
         checked_product("the selection workspace", config.batch, s.kv_heads, config.capacity + max_attended(config),

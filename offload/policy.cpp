@@ -34,6 +34,20 @@ Policy parse_policy(std::string_view name) {
   fail("unknown policy '", name, "' (choose from ", choices, ")");
 }
 
+std::string_view selector_name(Selector s) {
+  switch (s) {
+    case Selector::labels: return "labels";
+    case Selector::sparq: return "sparq";
+  }
+  return "unknown";
+}
+
+Selector parse_selector(std::string_view name) {
+  for (Selector s : {Selector::labels, Selector::sparq})
+    if (selector_name(s) == name) return s;
+  fail("unknown selector '", name, "' (choose from labels, sparq)");
+}
+
 bool keeps_kv_on_host(Policy p) {
   return p == Policy::flexgen || p == Policy::ds_offload || p == Policy::ds_offload_sync;
 }

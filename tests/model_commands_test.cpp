@@ -1,15 +1,10 @@
 // The generate and perplexity subcommands, run as a user runs them, on the
 // real SmolLM2 model (skipped when the file is absent) with the cpu backend.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -19,49 +14,15 @@
 #include "model/tokenizer.h"
 #include "support/smollm2.h"
 #include "support/tiny_llama.h"
+#include "support/tool_run.h"
 
 namespace dso {
 namespace {
 
-struct ToolRun {
-  int status = -1;
-  std::string out;
-  std::string err;
-};
-
-std::filesystem::path temp_file(const std::string& name) {
-  return std::filesystem::temp_directory_path() / ("dso_" + std::to_string(::getpid()) + "_" + name);
-}
-
-std::string read_all(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-ToolRun run_tool(const std::string& arguments) {
-  const std::filesystem::path err = temp_file("stderr.txt");
-  const std::string command = std::string("'") + DSO_TOOL_PATH + "' " + arguments + " 2>'" + err.string() + "'";
-  ToolRun run;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (!pipe) return run;
-  char buffer[4096];
-  for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) run.out.append(buffer, n);
-  const int raw = ::pclose(pipe);
-  run.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  run.err = read_all(err);
-  std::filesystem::remove(err);
-  return run;
-}
-
-std::vector<nlohmann::json> json_lines(const std::string& text) {
-  std::vector<nlohmann::json> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
-  return lines;
-}
+using test::json_lines;
+using test::run_tool;
+using test::temp_file;
+using test::ToolRun;
 
 constexpr const char* kText =
     "The old lighthouse stood on a rock at the mouth of the harbour. Every night its keeper climbed the stairs, "

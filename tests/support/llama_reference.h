@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <numeric>
 #include <span>
 #include <vector>
@@ -105,11 +106,24 @@ void round_to(std::vector<double>& x) {
 
 }  // namespace detail
 
+// Sees one layer's queries and keys of one position: [heads][head_dim] each,
+// before RoPE and after it (rounded to T, as the engine receives them).
+struct ReferenceQK {
+  int layer;
+  std::int64_t position;
+  const std::vector<double>& q_proj;
+  const std::vector<double>& k_proj;
+  const std::vector<double>& q;
+  const std::vector<double>& k;
+};
+using ReferenceObserver = std::function<void(const ReferenceQK&)>;
+
 // Logits [position][vocab] of one sequence. Positions below `prefill` attend
 // densely, as prefill does; later positions follow the policy.
 template <class T>
 std::vector<std::vector<double>> reference_logits(const ReferenceModel& m, std::span<const std::int32_t> tokens,
-                                                  std::int64_t prefill, const ReferencePolicy& policy) {
+                                                  std::int64_t prefill, const ReferencePolicy& policy,
+                                                  const ReferenceObserver& observe = {}) {
   using namespace detail;
   const LlamaConfig& c = m.config;
   const int d = c.head_dim, group = c.q_heads / c.kv_heads;
@@ -127,11 +141,13 @@ std::vector<std::vector<double>> reference_logits(const ReferenceModel& m, std::
       std::vector<double> q = matvec(w.wq, q_dim, c.hidden, xn);
       std::vector<double> k = matvec(w.wk, kv_dim, c.hidden, xn);
       std::vector<double> v = matvec(w.wv, kv_dim, c.hidden, xn);
+      const std::vector<double> q_proj = q, k_proj = k;
       rope(q, c.q_heads, d, pos, c.rope_theta);
       rope(k, c.kv_heads, d, pos, c.rope_theta);
       round_to<T>(q);
       round_to<T>(k);
       round_to<T>(v);
+      if (observe) observe(ReferenceQK{l, pos, q_proj, k_proj, q, k});
 
       const bool sync = std::find(policy.sync_layers.begin(), policy.sync_layers.end(), l) != policy.sync_layers.end();
       std::vector<double> selector = q;

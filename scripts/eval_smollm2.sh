@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Calibrates SmolLM2-135M-Instruct on the calibration text and measures the
+# accuracy of sparse decoding on the evaluation text (scripts/get_text.sh):
+#   calibration/configs/SmolLM2-135M-Instruct.json      the channel config
+#   bench/results/<date>-smollm2-eval-<context>-<device>.{jsonl,md}
+#   bench/results/<date>-smollm2-passkey-<device>.{jsonl,md}
+# Every output records the date, device, git commit and command line.
+#
+# Environment (defaults are sized for the cpu backend on a small machine):
+#   BACKEND=cpu  CONTEXT=2048  WINDOWS=8  SCORE_TOKENS=64  CALIBRATION_TOKENS=16384  BLOCK=2048
+#   PASSKEY_CONTEXTS=1024,2048,4096  PASSKEY_TRIALS=1  STEPS="calibrate eval passkey"
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+backend="${BACKEND:-cpu}"
+context="${CONTEXT:-2048}"
+windows="${WINDOWS:-8}"
+score_tokens="${SCORE_TOKENS:-64}"
+calibration_tokens="${CALIBRATION_TOKENS:-16384}"
+block="${BLOCK:-2048}"
+passkey_contexts="${PASSKEY_CONTEXTS:-1024,2048,4096}"
+passkey_trials="${PASSKEY_TRIALS:-1}"
+steps="${STEPS:-calibrate eval passkey}"
+
+model="models/SmolLM2-135M-Instruct.Q4_1.gguf"
+config="calibration/configs/SmolLM2-135M-Instruct.json"
+tool="${DSO_BUILD_DIR:-build}/dsoffload"
+[[ -x "$tool" ]] || scripts/setup.sh dsoffload
+scripts/get_model.sh
+scripts/get_text.sh
+
+commit="$(git rev-parse --short=12 HEAD)$(git diff --quiet HEAD -- . ':!bench/results' ':!calibration/configs' || echo -dirty)"
+date="$(date -u +%Y-%m-%d)"
+mkdir -p bench/results calibration/configs
+
+for step in $steps; do
+  case "$step" in
+    calibrate)
+      "$tool" calibrate --model "$model" --text data/calibration.txt --out "$config" \
+        --tokens "$calibration_tokens" --block "$block" --backend "$backend"
+      "$tool" inspect-config "$config"
+      ;;
+    eval)
+      out="bench/results/$date-smollm2-eval-$context-$backend"
+      "$tool" eval --model "$model" --channels "$config" --text data/eval.txt --context "$context" \
+        --windows "$windows" --score-tokens "$score_tokens" --backend "$backend" --git-commit "$commit" \
+        --json "$out.jsonl" --markdown "$out.md" >/dev/null
+      echo "wrote $out.jsonl and $out.md"
+      ;;
+    passkey)
+      out="bench/results/$date-smollm2-passkey-$backend"
+      "$tool" passkey --model "$model" --channels "$config" --contexts "$passkey_contexts" \
+        --trials "$passkey_trials" --channel-divisors 4,8,16 --backend "$backend" --git-commit "$commit" \
+        --markdown "$out.md" >"$out.jsonl"
+      echo "wrote $out.jsonl and $out.md"
+      ;;
+    *)
+      echo "eval_smollm2.sh: unknown step '$step' (calibrate, eval, passkey)" >&2
+      exit 1
+      ;;
+  esac
+done
