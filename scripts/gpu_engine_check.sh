@@ -15,36 +15,7 @@ mkdir -p "$out"
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 build=${DSO_ENGINE_BUILD_DIR:-build-gpu-engine}
-budget=${DSO_CHECK_BUDGET_S:-560}
-start=$SECONDS
-declare -a summary
-
-left() { echo $((budget - (SECONDS - start))); }
-
-# stage NAME LOG CAP_SECONDS COMMAND...: runs within min(CAP, time left), records the outcome.
-stage() {
-  local name=$1 log=$2 cap=$3
-  shift 3
-  local limit
-  limit=$(left)
-  ((cap < limit)) && limit=$cap
-  if ((limit < 20)); then
-    summary+=("$name: skipped (time budget spent)")
-    return 1
-  fi
-  local t0=$SECONDS
-  timeout --signal=KILL "$limit" "$@" >"$log" 2>&1
-  local rc=$?
-  local took=$((SECONDS - t0))
-  if ((rc == 0)); then
-    summary+=("$name: ok (${took}s)")
-  elif ((rc == 137)); then
-    summary+=("$name: TIMED OUT after ${took}s")
-  else
-    summary+=("$name: FAILED rc=$rc (${took}s), see $(basename "$log")")
-  fi
-  return $rc
-}
+source "$root/scripts/lib/stages.sh"
 
 tests_bin=$build/tests/dso_tests
 tool_bin=$build/dsoffload
