@@ -53,7 +53,6 @@ struct EvalCommand {
 struct Setting {
   std::string family;  // dense, ds_gpu, random, ds_offload, sparq
   Policy policy = Policy::dense_gpu;
-  Selector selector = Selector::labels;
   std::string labels;  // calibrated, random, per-step query; empty for dense
   std::optional<Statistic> stat;
   int k_divisor = 0;   // k = context / k_divisor
@@ -128,7 +127,6 @@ std::vector<Setting> plan_settings(const EvalCommand& c, const LoadedModel& m, c
       if (wants(c, "sparq")) {
         Setting s = make("sparq", Policy::ds_gpu, k_div, r_div);
         s.labels = "per-step query";
-        s.selector = Selector::sparq;
         s.options.engine.selector = Selector::sparq;
         s.options.engine.sparq_r = r_of(r_div);
         out.push_back(std::move(s));

@@ -30,6 +30,7 @@ class SharedPrefixPerplexity {
   // Runs the dense prefill of every window with `dense` (its policy, batch
   // and capacity are set here) and scores the dense decoding of the rest.
   // Throws before any work where the text holds fewer than `windows` windows.
+  // The weights and the tokens must outlive the object.
   SharedPrefixPerplexity(const WeightSource& weights, DecoderOptions dense, std::span<const std::int32_t> tokens,
                          const WindowPlan& plan, const PerplexityProgress& progress = {});
 
