@@ -16,6 +16,7 @@ void gather_rows(const GatherArgs& a, cudaStream_t stream) {
           a.sequences, " kv_heads=", a.kv_heads, " max_count=", a.max_count, ")");
   require(a.blocks_per_multiprocessor >= 0 && a.blocks_per_multiprocessor <= 8,
           "gather: blocks_per_multiprocessor=", a.blocks_per_multiprocessor, " must be in [0, 8]");
+  require(a.max_blocks >= 0, "gather: max_blocks=", a.max_blocks, " must be non-negative");
   require(a.index_stride >= a.max_count, "gather: index_stride=", a.index_stride, " is below max_count=",
           a.max_count);
   if (std::int64_t(a.sequences) * a.kv_heads * a.max_count == 0) return;
@@ -48,8 +49,8 @@ void gather_rows(const GatherArgs& a, cudaStream_t stream) {
       // One resident wave: every thread loops, so the rows in flight stay a
       // contiguous window of the row order.
       const int per_multiprocessor = a.blocks_per_multiprocessor > 0 ? a.blocks_per_multiprocessor : 4;
-      const int blocks =
-          int(std::clamp<std::int64_t>(needed, 1, per_multiprocessor * std::int64_t(multiprocessor_count())));
+      const std::int64_t wave = per_multiprocessor * std::int64_t(multiprocessor_count());
+      const int blocks = int(std::clamp<std::int64_t>(needed, 1, a.max_blocks > 0 ? std::min<std::int64_t>(wave, a.max_blocks) : wave));
       DSO_CUDA_CHECK(kernels::launch_gather<pieces>(p, blocks, stream));
     });
   });

@@ -30,6 +30,12 @@ struct GatherArgs {
   // Resident blocks per multiprocessor of the persistent grid; 0 picks the
   // default. Fewer keep the rows in flight in a narrower window of the cache.
   int blocks_per_multiprocessor = 0;
+  // At most this many blocks in all (0: blocks_per_multiprocessor on every
+  // multiprocessor). A gather that overlaps compute leaves most
+  // multiprocessors without a block: a GEMM block that needs a whole
+  // multiprocessor's registers cannot start beside even one gather block, so
+  // a full wave would hold the compute back until the gather ends.
+  int max_blocks = 0;
 };
 
 void gather_rows(const GatherArgs& args, cudaStream_t stream);

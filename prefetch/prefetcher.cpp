@@ -27,8 +27,9 @@ Prefetcher::Prefetcher(const SelectionShape& selection, const SlotShape& slot, P
       fetch_(selection) {}
 
 Prefetcher::~Prefetcher() {
-  // The side stream may still be filling a slot whose memory goes next.
-  cudaStreamSynchronize(side_.get());
+  // The side streams may still be filling a slot whose memory goes next.
+  cudaStreamSynchronize(select_stream_.get());
+  cudaStreamSynchronize(fetch_stream_.get());
 }
 
 void Prefetcher::issue(int layer, const LayerSource& source, const void* q, std::span<const TokenBudget> budgets,
@@ -39,12 +40,16 @@ void Prefetcher::issue(int layer, const LayerSource& source, const void* q, std:
   DSO_CUDA_CHECK(cudaStreamWaitEvent(compute, slot.ready().get(), 0));
   DSO_CUDA_CHECK(cudaMemcpyAsync(query.data(), q, query.bytes(), cudaMemcpyDeviceToDevice, compute));
   inputs_queued_.record(compute);
-  // The side stream starts after the query copy and every label and length
-  // update queued before it, and once the slot's previous readers are done.
-  DSO_CUDA_CHECK(cudaStreamWaitEvent(side_.get(), inputs_queued_.get(), 0));
-  DSO_CUDA_CHECK(cudaStreamWaitEvent(side_.get(), slot.released().get(), 0));
-  fetch_.fill(slot, source, query.data(), budgets, max_fetched, side_.get(), clock_);
-  slot.ready().record(side_.get());
+  // The selection starts after the query copy and every label and length
+  // update queued before it, and once the slot's previous readers are done;
+  // the gather follows the selection and the previous layer's gather.
+  DSO_CUDA_CHECK(cudaStreamWaitEvent(select_stream_.get(), inputs_queued_.get(), 0));
+  DSO_CUDA_CHECK(cudaStreamWaitEvent(select_stream_.get(), slot.released().get(), 0));
+  fetch_.select(slot, source, query.data(), budgets, select_stream_.get(), clock_);
+  selected_.record(select_stream_.get());
+  DSO_CUDA_CHECK(cudaStreamWaitEvent(fetch_stream_.get(), selected_.get(), 0));
+  fetch_.gather(slot, source, max_fetched, fetch_stream_.get(), clock_);
+  slot.ready().record(fetch_stream_.get());
   slot.tag(layer, lengths);
 }
 

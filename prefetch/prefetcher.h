@@ -1,9 +1,12 @@
 #pragma once
 // The double-buffered prefetcher of ds_offload: two fetch slots, a side
 // stream and events. While layer i computes, issue(i + 1, q_hat) scores layer
-// i+1's labels with the speculative query, selects its top-k tokens and
-// gathers them from the pinned host cache into slot (i+1) mod 2 on the side
-// stream; layer i+1 then waits for that slot's event alone (acquire), never
+// i+1's labels with the speculative query and selects its top-k tokens on a
+// selection stream, then gathers them from the pinned host cache into slot
+// (i+1) mod 2 on the fetch stream. Selection has its own stream so that it
+// runs while layer i's gather still holds the PCIe link: the link goes from
+// one layer's gather straight to the next. Layer i+1 then waits for its
+// slot's event alone (acquire), never
 // for the device. A slot is refilled only after the attention that read it
 // (release), so two layers' fetches and computes overlap without sharing a
 // buffer. Layers that select with their true query go through issue too,
@@ -32,7 +35,7 @@ class Prefetcher {
   static std::int64_t device_bytes(const SelectionShape& selection, const SlotShape& slot);
 
   // Queues the fetch of `layer`'s tokens, selected with q (device,
-  // [sequences][q_heads][head_dim]), on the side stream, after everything
+  // [sequences][q_heads][head_dim]), on the side streams, after everything
   // queued on `compute` so far. q is copied first, so the caller may reuse
   // its buffer for work queued on `compute` later. lengths: the host's
   // count of the tokens each sequence has cached at `layer` (the tag).
@@ -53,8 +56,10 @@ class Prefetcher {
   std::array<FetchSlot, 2> slots_;
   std::array<gpu::DeviceBuffer, 2> queries_;  // the speculative query each slot was selected with
   SparseFetch fetch_;
-  gpu::Stream side_;
+  gpu::Stream select_stream_;
+  gpu::Stream fetch_stream_;
   gpu::Event inputs_queued_;  // on the compute stream, at the time of an issue
+  gpu::Event selected_;       // on the selection stream, after an issue's selection
 };
 
 }  // namespace dso

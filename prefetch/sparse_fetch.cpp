@@ -1,13 +1,22 @@
 #include "prefetch/sparse_fetch.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 #include "gpu/gather.h"
+#include "gpu/memory.h"
 #include "prefetch/fetch_counts.h"
 
 namespace dso {
 
 void SparseFetch::fill(FetchSlot& slot, const LayerSource& source, const void* q, std::span<const TokenBudget> budgets,
                        std::int64_t max_fetched, cudaStream_t stream, PhaseEvents& clock) const {
+  select(slot, source, q, budgets, stream, clock);
+  gather(slot, source, max_fetched, stream, clock);
+}
+
+void SparseFetch::select(FetchSlot& slot, const LayerSource& source, const void* q,
+                         std::span<const TokenBudget> budgets, cudaStream_t stream, PhaseEvents& clock) const {
   const SlotShape& s = slot.shape();
   require(!budgets.empty() && s.sparse, "sparse fetch: needs budgets and a slot for a selection");
   const int select = clock.begin(Phase::select, stream);
@@ -17,7 +26,11 @@ void SparseFetch::fill(FetchSlot& slot, const LayerSource& source, const void* q
                  budgets.front().recent},
                 stream);
   clock.end(select, stream);
+}
 
+void SparseFetch::gather(FetchSlot& slot, const LayerSource& source, std::int64_t max_fetched, cudaStream_t stream,
+                         PhaseEvents& clock) const {
+  const SlotShape& s = slot.shape();
   const int fetch = clock.begin(Phase::fetch, stream);
   gpu::GatherArgs gather;
   gather.dtype = s.dtype;
@@ -32,6 +45,10 @@ void SparseFetch::fill(FetchSlot& slot, const LayerSource& source, const void* q
   gather.max_count = max_fetched;
   gather.k_destination = slot.keys();
   gather.v_destination = slot.values();
+  // Blocks for a quarter of the multiprocessors keep the PCIe link as busy
+  // as a full wave does (measured on whole ds_offload_sync steps), and leave
+  // the rest to the layer computing meanwhile.
+  gather.max_blocks = std::max(1, gpu::multiprocessor_count() / 4);
   gpu::gather_rows(gather, stream);
   clock.end(fetch, stream);
 }

@@ -32,10 +32,17 @@ class SparseFetch {
   static std::int64_t device_bytes(const SelectionShape& shape) { return TokenSelection::device_bytes(shape); }
 
   // Fills slot.indices/selected/fetched and the first fetched() rows of each
-  // head. budgets: one per sequence, all with the same sink and recent;
-  // max_fetched bounds every head's fetched count (sizes the gather).
+  // head: select, then gather, on one stream. budgets: one per sequence, all
+  // with the same sink and recent; max_fetched bounds every head's fetched
+  // count (sizes the gather).
   void fill(FetchSlot& slot, const LayerSource& source, const void* q, std::span<const TokenBudget> budgets,
             std::int64_t max_fetched, cudaStream_t stream, PhaseEvents& clock) const;
+  // The two halves of fill, for callers that run them on different streams
+  // (gather after select, ordered by the caller).
+  void select(FetchSlot& slot, const LayerSource& source, const void* q, std::span<const TokenBudget> budgets,
+              cudaStream_t stream, PhaseEvents& clock) const;
+  void gather(FetchSlot& slot, const LayerSource& source, std::int64_t max_fetched, cudaStream_t stream,
+              PhaseEvents& clock) const;
 
  private:
   TokenSelection selection_;
