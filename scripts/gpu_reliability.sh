@@ -50,8 +50,11 @@ for s in $stages; do
     racecheck) sanitize racecheck 80 "$racecheck_filter" ;;
     synccheck) sanitize synccheck 70 "$synccheck_filter" ;;
     # Pinning 16 GiB and the fill take ~15 s, the steps ~20-30 ms each: the
-    # soak takes what the budget has left.
-    soak) stage soak "$out/soak.log" "$(left)" bash -c "'$tool_bin' soak $soak_args --json '$out/soak.jsonl'" ||
+    # soak takes what the budget has left. Kernels load eagerly: a kernel
+    # first used late (k grows with the context) would otherwise load its
+    # module then and read as GPU memory growth.
+    soak) stage soak "$out/soak.log" "$(left)" env CUDA_MODULE_LOADING=EAGER \
+      bash -c "'$tool_bin' soak $soak_args --json '$out/soak.jsonl'" ||
       failed=1 ;;
     *) summary+=("$s: unknown stage (choose memcheck, racecheck, synccheck, soak)"); failed=1 ;;
   esac
