@@ -26,6 +26,7 @@ std::unique_ptr<CLI::App> make_app() {
   dso::cli::add_calibrate(app);
   dso::cli::add_eval(app);
   dso::cli::add_passkey(app);
+  dso::cli::add_soak(app);
 
   std::string names;
   for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))

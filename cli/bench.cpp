@@ -16,6 +16,7 @@
 #include "cli/bench_steps.h"
 #include "cli/commands.h"
 #include "cli/model_bench.h"
+#include "cli/model_setup.h"
 #include "cli/pcie_rate.h"
 #include "cli/shape_names.h"
 #include "cli/synthetic_tensors.h"
@@ -173,21 +174,13 @@ void add_bench(CLI::App& app) {
   sub->add_option("--model", o->model, "a GGUF file: the model mode with its real weights");
   sub->add_flag("--attention-only", o->attention_only,
                 "time the attention engine alone over a synthetic cache (no projections, MLP or LM head)");
-  sub->add_option("--dtype", o->dtype, "f16 or bf16")->capture_default_str();
   sub->add_option("--context", o->context,
                   "tokens cached per sequence before the timed steps: 4096, 16K, 1M (default 128K for a model, "
                   "4096 attention only)");
   sub->add_option("--batch", o->batch, "sequences decoded together")->capture_default_str();
   sub->add_option("--steps", o->steps, "timed decode steps (medians are reported)")->capture_default_str();
   sub->add_option("--warmup", o->warmup, "untimed decode steps first")->capture_default_str();
-  auto* k = sub->add_option("--k", o->k, "tokens selected per KV head (instead of --k-fraction)");
-  sub->add_option("--k-fraction", o->k_fraction, "k as a fraction of the context")
-      ->capture_default_str()
-      ->excludes(k);
-  sub->add_option("--r", o->r, "label channels per KV head (default head_dim / 16)");
-  sub->add_option("--sink", o->sink, "first tokens always attended")->capture_default_str();
-  sub->add_option("--recent", o->recent, "newest tokens always attended")->capture_default_str();
-  sub->add_option("--seed", o->seed, "seed of the dummy weights and synthetic tensors")->capture_default_str();
+  add_selection_options(*sub, *o);
   sub->add_flag("--phases", o->phases,
                 "cuda: time the select, fetch and attend phases with CUDA events (adds an event pair per phase)");
   sub->callback([o] { run_bench(*o); });

@@ -8,6 +8,16 @@
 
 namespace dso::cli {
 
+void add_selection_options(CLI::App& sub, BenchOptions& o) {
+  sub.add_option("--dtype", o.dtype, "f16 or bf16")->capture_default_str();
+  auto* k = sub.add_option("--k", o.k, "tokens selected per KV head (instead of --k-fraction)");
+  sub.add_option("--k-fraction", o.k_fraction, "k as a fraction of the context")->capture_default_str()->excludes(k);
+  sub.add_option("--r", o.r, "label channels per KV head (default head_dim / 16)");
+  sub.add_option("--sink", o.sink, "first tokens always attended")->capture_default_str();
+  sub.add_option("--recent", o.recent, "newest tokens always attended")->capture_default_str();
+  sub.add_option("--seed", o.seed, "seed of the dummy weights and synthetic tensors")->capture_default_str();
+}
+
 std::int64_t parse_token_count(const std::string& text) {
   std::size_t digits = 0;
   while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+
 namespace dso::cli {
 
 struct BenchOptions {
@@ -33,6 +35,11 @@ struct BenchOptions {
 // the link's steady rate.
 constexpr std::int64_t kPcieProbeBytes = std::int64_t(1) << 30;
 constexpr int kPcieProbeRepeats = 7;
+
+// The options of the tokens selected and the numbers made, as every command
+// that runs a model over a synthetic context takes them: --dtype, --k,
+// --k-fraction, --r, --sink, --recent, --seed.
+void add_selection_options(CLI::App& sub, BenchOptions& o);
 
 // "16384", "16K" (x1024), "1M" (x1024^2); throws dso::Error otherwise.
 std::int64_t parse_token_count(const std::string& text);

@@ -3,7 +3,8 @@
 // to the application in cli/app.cpp. A subcommand reports a user error by
 // throwing dso::Error; main prints it as one line and exits with status 2. A
 // long one polls core/interrupt.h at its step boundaries, so that Ctrl-C stops
-// it there with status 130.
+// it there with status 130. A run that checks something and finds it wrong
+// throws CheckFailed (cli/app.h): one line and status 1.
 #include <CLI/CLI.hpp>
 
 namespace dso::cli {
@@ -17,5 +18,6 @@ void add_inspect_model(CLI::App& app);
 void add_calibrate(CLI::App& app);
 void add_eval(CLI::App& app);
 void add_passkey(CLI::App& app);
+void add_soak(CLI::App& app);
 
 }  // namespace dso::cli

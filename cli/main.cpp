@@ -18,6 +18,9 @@ int main(int argc, char** argv) {
   } catch (const dso::Interrupted& e) {
     std::fputs(report_line(e.what()).c_str(), stderr);
     return 130;
+  } catch (const dso::cli::CheckFailed& e) {
+    std::fputs(report_line(e.what()).c_str(), stderr);
+    return 1;
   } catch (const dso::Error& e) {
     std::fputs(report_line(std::string("error: ") + e.what()).c_str(), stderr);
     return 2;

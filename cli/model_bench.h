@@ -7,10 +7,6 @@
 
 namespace dso::cli {
 
-// The Llama shapes the model mode knows by name: llama-2-7b, llama-3-8b,
-// smollm2-135m (dummy weights).
-bool is_model_shape(const std::string& name);
-
 void run_model_bench(const BenchOptions& options, bool cuda);
 
 }  // namespace dso::cli

@@ -3,7 +3,9 @@
 // round_like_gpu it rounds where that path stores 16-bit values (weights,
 // every projection's input), so the two differ by summation order alone.
 #include <algorithm>
+#include <cmath>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
@@ -135,6 +137,14 @@ class CpuDecoder final : public DecoderBase {
     return {out.begin(), out.end()};
   }
 
+  void tally_nonfinite_logits() override {
+    check_logits("tally_nonfinite_logits");
+    const auto n = std::int64_t(batch()) * config().vocab_size;
+    nonfinite_ += std::count_if(logits_.begin(), logits_.begin() + n, [](float x) { return !std::isfinite(x); });
+  }
+
+  std::int64_t take_nonfinite_logits() override { return std::exchange(nonfinite_, 0); }
+
  private:
   std::int64_t q_dim() const { return std::int64_t(config().q_heads) * config().head_dim; }
   std::int64_t kv_dim() const { return std::int64_t(config().kv_heads) * config().head_dim; }
@@ -246,6 +256,7 @@ class CpuDecoder final : public DecoderBase {
   std::vector<float> observed_q_, observed_k_, observed_v_, observed_q_next_;
   std::vector<float> head_out_;         // [group][head_dim]
   std::vector<float> logits_;           // [batch][vocab]
+  std::int64_t nonfinite_ = 0;         // tallied since the last take
 };
 
 }  // namespace

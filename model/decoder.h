@@ -118,6 +118,14 @@ class Decoder {
   virtual std::vector<std::int32_t> greedy_tokens() = 0;
   virtual std::vector<double> log_probs(std::span<const std::int32_t> targets) = 0;
 
+  // Adds the count of the last decode's logits that are NaN or infinite to a
+  // tally the decoder keeps, without waiting for the decode's work (the GPU
+  // path queues one small kernel behind it); take_nonfinite_logits() waits
+  // for it, returns the tally and clears it. A long run checks every step's
+  // output this way and copies one number out only when it reports.
+  virtual void tally_nonfinite_logits() = 0;
+  virtual std::int64_t take_nonfinite_logits() = 0;
+
   // Drops every cached token: a fresh engine for `batch` sequences, at most
   // the batch the decoder was made for.
   virtual void reset(int batch) = 0;

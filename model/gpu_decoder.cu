@@ -12,6 +12,7 @@
 #include "gpu/device_array.h"
 #include "gpu/model_check.h"
 #include "gpu/model_ops.h"
+#include "gpu/nonfinite.h"
 #include "gpu/prefill_attention.h"
 #include "model/cuda_stream.h"
 #include "model/decoder_backends.h"
@@ -49,8 +50,10 @@ class GpuDecoder final : public DecoderBase {
         targets_(std::size_t(max_batch())),
         greedy_(std::size_t(max_batch())),
         log_probs_(std::size_t(max_batch())),
+        nonfinite_(1),
         packs_(std::size_t(config().layers)) {
     const LlamaConfig& c = config();
+    DSO_CUDA_CHECK(cudaMemsetAsync(nonfinite_.data(), 0, sizeof(unsigned long long), stream()));
     // Packed from a host copy of W_q, so real and device-made dummy weights
     // pack alike.
     for (int l = 0; l + 1 < c.layers; ++l)
@@ -156,6 +159,17 @@ class GpuDecoder final : public DecoderBase {
     return {out.begin(), out.end()};
   }
 
+  void tally_nonfinite_logits() override {
+    check_logits("tally_nonfinite_logits");
+    gpu::count_nonfinite(logits_.data(), std::int64_t(batch()) * config().vocab_size, nonfinite_.data(), stream());
+  }
+
+  std::int64_t take_nonfinite_logits() override {
+    const unsigned long long count = to_host(nonfinite_, 1).front();
+    DSO_CUDA_CHECK(cudaMemsetAsync(nonfinite_.data(), 0, sizeof(unsigned long long), stream()));
+    return std::int64_t(count);
+  }
+
  protected:
   void bind_engine(Engine& engine) override { engine.set_stream(stream()); }
 
@@ -234,6 +248,7 @@ class GpuDecoder final : public DecoderBase {
   DeviceArray<float> logits_;
   DeviceArray<std::int32_t> tokens_, positions_, targets_, greedy_;
   DeviceArray<float> log_probs_;
+  DeviceArray<unsigned long long> nonfinite_;  // tallied since the last take
   std::vector<std::unique_ptr<gpu::DeviceSpeculativeQuery<W>>> packs_;  // [layer]: for layers that select speculatively
 };
 

@@ -17,20 +17,7 @@ cd "$root"
 build=${DSO_ENGINE_BUILD_DIR:-build-gpu-engine}
 source "$root/scripts/lib/stages.sh"
 
-tests_bin=$build/tests/dso_tests
-tool_bin=$build/dsoffload
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >"$out/build.log" 2>&1
-prebuilt=${DSO_ENGINE_PREBUILT:-}
-if [[ -n $prebuilt ]] && "$prebuilt/dso_tests" --gtest_list_tests >/dev/null 2>>"$out/build.log"; then
-  tests_bin=$prebuilt/dso_tests
-  tool_bin=$prebuilt/dsoffload
-  summary+=("build: prebuilt binaries from $prebuilt")
-else
-  stage build "$out/build.log.tmp" 300 bash -c "cmake -S . -B '$build' -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_CUDA_ARCHITECTURES=90 && cmake --build '$build' -j $(nproc) --target dso_tests dsoffload"
-  cat "$out/build.log.tmp" >>"$out/build.log"
-  rm -f "$out/build.log.tmp"
-fi
+binaries "$out" "$build" "${DSO_ENGINE_PREBUILT:-}"
 
 engine_tests='GpuEngine*:GpuPrefetcher*'
 sanitized='GpuEngineTest/*.QuickCasesMatchCpuEngine:GpuPrefetcher.*:GpuEngine.SpeculativeLayerWithoutPrefetchIsRefused'

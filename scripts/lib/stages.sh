@@ -33,3 +33,26 @@ stage() {
   fi
   return $rc
 }
+
+# binaries OUT BUILD PREBUILT: sets tests_bin and tool_bin to the dso_tests and
+# dsoffload in the directory PREBUILT where they start here (built elsewhere for
+# sm_90), else builds them there in BUILD, as a stage; logs to OUT/build.log,
+# which starts with the GPU's name, memory and driver.
+binaries() {
+  local out=$1 build=$2 prebuilt=$3
+  tests_bin=$build/tests/dso_tests
+  tool_bin=$build/dsoffload
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >"$out/build.log" 2>&1
+  if [[ -n $prebuilt ]] && "$prebuilt/dso_tests" --gtest_list_tests >/dev/null 2>>"$out/build.log"; then
+    tests_bin=$prebuilt/dso_tests
+    tool_bin=$prebuilt/dsoffload
+    summary+=("build: prebuilt binaries from $prebuilt")
+    return 0
+  fi
+  stage build "$out/build.log.tmp" 300 bash -c "cmake -S . -B '$build' -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_CUDA_ARCHITECTURES=90 && cmake --build '$build' -j $(nproc) --target dso_tests dsoffload"
+  local rc=$?
+  cat "$out/build.log.tmp" >>"$out/build.log"
+  rm -f "$out/build.log.tmp"
+  return $rc
+}
