@@ -35,8 +35,8 @@ void score_labels(const LabelScoreArgs& a, cudaStream_t stream) {
   require(a.labels.strides.token >= a.r, "label scores: label rows overlap (token stride ", a.labels.strides.token,
           " < r=", a.r, ")");
   if (a.sequences == 0 || a.max_tokens == 0) return;
-  require(a.q && a.channels && a.labels.data && a.lengths && a.scores,
-          "label scores: q, channels, labels, lengths and scores must be device pointers, got null");
+  require(a.q && a.labels.data && a.lengths && a.scores,
+          "label scores: q, labels, lengths and scores must be device pointers, got null");
   constexpr std::int64_t tile = std::int64_t(kernels::kScoreThreads) * kernels::kScoreItems;
   const std::int64_t tiles = (a.max_tokens + tile - 1) / tile;
   require(tiles < (std::int64_t(1) << 31), "label scores: max_tokens=", a.max_tokens, " is too large");

@@ -66,7 +66,7 @@ __global__ void __launch_bounds__(kScoreThreads, 4) label_score_kernel(LabelScor
   if (counting) count.clear();
   const T* q = static_cast<const T*>(p.q) + (std::int64_t(s) * p.q_heads + std::int64_t(h) * p.group) * p.head_dim;
   for (int c = threadIdx.x; c < p.r; c += kScoreThreads) {
-    const int channel = p.channels[h * p.r + c];
+    const int channel = p.channels ? p.channels[h * p.r + c] : c;
     float sum = 0.0f;
     for (int g = 0; g < p.group; ++g) sum += to_f32(q[g * p.head_dim + channel]);
     q_sum[c] = sum;

@@ -21,8 +21,8 @@ struct LabelScoreArgs {
   int head_dim = 0;
   int r = 0;
   const void* q = nullptr;                 // [sequences][q_heads][head_dim], device
-  const std::int32_t* channels = nullptr;  // [kv_heads][r], device
-  ConstRows labels;                        // (sequence, kv_head, token): r wide
+  const std::int32_t* channels = nullptr;  // [kv_heads][r], device; null: label channel c is channel c
+  ConstRows labels;                        // (sequence, kv_head, token): r wide (full key rows where channels is null)
   const std::int32_t* lengths = nullptr;   // [sequences], device: cached tokens of each sequence
   std::int64_t max_tokens = 0;             // bound on every length; sizes the grid
   float* scores = nullptr;                 // [sequences][kv_heads][score_stride]; entries past a length are left as they were

@@ -29,8 +29,6 @@ void validate_config(const EngineConfig& config) {
   if (config.selector == Selector::sparq) {
     require(config.policy == Policy::ds_gpu, "selector sparq reads the full keys at channels chosen per step, which "
             "only ds_gpu keeps where selection runs; policy ", policy_name(config.policy), " selects from labels");
-    require(config.backend == Backend::cpu, "selector sparq runs on the cpu backend only; the cuda backend selects "
-            "from labels");
     require(config.sparq_r > 0 && config.sparq_r <= config.shape.head_dim, "sparq_r=", config.sparq_r,
             " channels per step must be in [1, ", config.shape.head_dim, "]");
   }

@@ -16,8 +16,11 @@ gpu::Rows from_sequence(gpu::Rows rows, int first, std::int64_t elem) {
   return rows;
 }
 
+// Selector::sparq scores the full keys: no labels, no label channels.
+bool keeps_labels(const EngineConfig& c) { return is_sparse(c.policy) && c.selector == Selector::labels; }
+
 std::int64_t label_bytes(const EngineConfig& c) {
-  if (!is_sparse(c.policy)) return 0;
+  if (!keeps_labels(c)) return 0;
   return checked_product("the label cache size", c.batch, c.shape.layers, c.shape.kv_heads, c.capacity,
                          c.channels.r, dtype_size(c.dtype));
 }
@@ -38,7 +41,7 @@ std::int64_t CudaCache::device_bytes(const EngineConfig& c) {
   std::int64_t total = keeps_kv_on_host(c.policy) ? 0 : kv_layout(c).bytes();
   total = checked_sum("the GPU cache size", total, label_bytes(c));
   total = checked_sum("the GPU cache size", total, window_bytes(c));
-  total = checked_sum("the GPU cache size", total, std::int64_t(c.channels.index.size()) * 4);
+  if (keeps_labels(c)) total = checked_sum("the GPU cache size", total, std::int64_t(c.channels.index.size()) * 4);
   return checked_sum("the GPU cache size", total, checked_product("the length table", c.shape.layers, c.batch, 4));
 }
 
@@ -62,7 +65,7 @@ CudaCache::CudaCache(const EngineConfig& config)
     gpu_kv_ = gpu::DeviceBuffer(std::size_t(layout_.bytes()));
     kv_device_ = gpu_kv_.as<std::byte>();
   }
-  if (sparse()) {
+  if (keeps_labels(config)) {
     channels_ = gpu::DeviceBuffer(config.channels.index.size() * sizeof(std::int32_t));
     static_assert(sizeof(int) == sizeof(std::int32_t));
     DSO_CUDA_CHECK(cudaMemcpy(channels_.data(), config.channels.index.data(), channels_.bytes(),
@@ -152,7 +155,7 @@ void CudaCache::append(int layer, int first, int sequences, gpu::ConstRows k, gp
   kv.capacity = config_.capacity;
   gpu::append_kv(kv, stream);
 
-  if (sparse()) {
+  if (keeps_labels(config_)) {
     gpu::LabelAppendArgs labels_args;
     labels_args.dtype = config_.dtype;
     labels_args.head_dim = s.head_dim;

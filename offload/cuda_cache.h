@@ -4,7 +4,7 @@
 //    GPU memory (dense_gpu, ds_gpu) or in the pinned host cache, which
 //    kernels read and write directly through its device addresses;
 //  - the label cache [sequence][layer][kv_head][capacity][r] and the label
-//    channels [layer][kv_head][r] (sparse policies);
+//    channels [layer][kv_head][r] (sparse policies under Selector::labels);
 //  - a ring of the newest recent + 1 tokens per (sequence, layer, KV head)
 //    (host-resident sparse policies: the window attended from the GPU);
 //  - the tokens cached per (layer, sequence), on the device, advanced by a

@@ -5,7 +5,9 @@
 //   dense_gpu        append K/V in GPU memory; dense decode attention.
 //   ds_gpu           label scores -> top-k over the n cached tokens; append;
 //                    the current token joins the index list; attention reads
-//                    the cache rows through it.
+//                    the cache rows through it. Under Selector::sparq the
+//                    scores come from the full cached keys at the channels
+//                    each step's query picks (gpu/sparq.h), with no labels.
 //   flexgen          the layer's K/V, fetched whole from the pinned host
 //                    cache into a GPU slot one layer ahead on a side stream;
 //                    the new token goes to the host cache (zero-copy) and
@@ -64,7 +66,9 @@ std::int64_t attended_rows(const EngineConfig& c) {
 }
 
 SelectionShape selection_shape(const EngineConfig& c) {
-  return {c.dtype, c.batch, c.shape.q_heads, c.shape.kv_heads, c.shape.head_dim, c.channels.r, c.capacity};
+  return {c.dtype,    c.batch,    c.shape.q_heads,
+          c.shape.kv_heads, c.shape.head_dim, c.channels.r,
+          c.capacity, c.selector == Selector::sparq ? c.sparq_r : 0};
 }
 
 SlotShape slot_shape(const EngineConfig& c) {
@@ -317,8 +321,13 @@ class CudaEngine final : public Engine {
     std::int32_t* indices = selected_.as<std::int32_t>();
     std::int32_t* counts = indices + std::int64_t(config_.batch) * kv_heads() * rows_;
     const int timer = clock_.begin(Phase::select, stream_);
-    selection_->select({in.q, cache_.channels(layer), as_const(cache_.labels(layer)), cache_.device_lengths(layer)},
-                       budgets_, {indices, rows_, counts}, stream_);
+    const SelectionOutputs selected{indices, rows_, counts};
+    if (config_.selector == Selector::sparq)
+      selection_->select_sparq({in.q, as_const(cache_.keys(layer)), cache_.device_lengths(layer)}, budgets_, selected,
+                               stream_);
+    else
+      selection_->select({in.q, cache_.channels(layer), as_const(cache_.labels(layer)), cache_.device_lengths(layer)},
+                         budgets_, selected, stream_);
     clock_.end(timer, stream_);
     append_current_token({indices, rows_, counts, cache_.device_lengths(layer), config_.batch, kv_heads()}, stream_);
     append_step(layer, in);

@@ -5,6 +5,7 @@
 #include "core/checked_math.h"
 #include "core/error.h"
 #include "gpu/scores.h"
+#include "gpu/sparq.h"
 
 namespace dso {
 
@@ -18,6 +19,15 @@ std::int64_t score_bytes(const SelectionShape& s) {
   return checked_product("the label score buffer", s.sequences, s.kv_heads, s.max_tokens, 4);
 }
 
+std::int64_t sparq_channel_bytes(const SelectionShape& s) {
+  return checked_product("the SparQ channel buffer", s.sequences, s.kv_heads, s.sparq_r, 4);
+}
+
+std::int64_t sparq_query_bytes(const SelectionShape& s) {
+  if (s.sparq_r == 0) return 0;
+  return checked_product("the SparQ query buffer", s.sequences, s.q_heads, s.head_dim, dtype_size(s.dtype));
+}
+
 }  // namespace
 
 TokenSelection::Plans TokenSelection::make_plans(const SelectionShape& s) {
@@ -29,14 +39,19 @@ TokenSelection::Plans TokenSelection::make_plans(const SelectionShape& s) {
 }
 
 std::int64_t TokenSelection::device_bytes(const SelectionShape& shape) {
-  return checked_sum("the selection workspace", score_bytes(shape), std::int64_t(make_plans(shape).workspace_bytes));
+  std::int64_t total =
+      checked_sum("the selection workspace", score_bytes(shape), std::int64_t(make_plans(shape).workspace_bytes));
+  total = checked_sum("the selection workspace", total, sparq_channel_bytes(shape));
+  return checked_sum("the selection workspace", total, sparq_query_bytes(shape));
 }
 
 TokenSelection::TokenSelection(const SelectionShape& shape)
     : shape_(shape),
       plans_(make_plans(shape)),
       scores_(std::size_t(score_bytes(shape))),
-      workspace_(plans_.workspace_bytes) {}
+      workspace_(plans_.workspace_bytes),
+      sparq_channels_(std::size_t(sparq_channel_bytes(shape))),
+      sparq_query_(std::size_t(sparq_query_bytes(shape))) {}
 
 void TokenSelection::select(const SelectionInputs& in, std::span<const TokenBudget> budgets,
                             const SelectionOutputs& out, cudaStream_t stream) const {
@@ -49,6 +64,24 @@ void TokenSelection::select(const SelectionInputs& in, std::span<const TokenBudg
     return;
   }
   for (int s = 0; s < shape_.sequences; ++s) select_range(in, s, 1, budgets[std::size_t(s)], out, stream);
+}
+
+void TokenSelection::select_sparq(const SparqSelectionInputs& in, std::span<const TokenBudget> budgets,
+                                  const SelectionOutputs& out, cudaStream_t stream) const {
+  const SelectionShape& s = shape_;
+  require(s.sparq_r > 0, "token selection: planned without SparQ channels (sparq_r = 0)");
+  gpu::SparqChannelArgs channels;
+  channels.dtype = s.dtype;
+  channels.sequences = s.sequences;
+  channels.q_heads = s.q_heads;
+  channels.kv_heads = s.kv_heads;
+  channels.head_dim = s.head_dim;
+  channels.r = s.sparq_r;
+  channels.q = in.q;
+  channels.channels = sparq_channels_.as<std::int32_t>();
+  channels.masked_q = sparq_query_.data();
+  gpu::sparq_channels(channels, stream);
+  select({sparq_query_.data(), nullptr, in.keys, in.lengths}, budgets, out, stream);
 }
 
 void TokenSelection::select_range(const SelectionInputs& in, int first, int count, const TokenBudget& budget,
@@ -77,7 +110,7 @@ void TokenSelection::select_range(const SelectionInputs& in, int first, int coun
   score.q_heads = s.q_heads;
   score.kv_heads = s.kv_heads;
   score.head_dim = s.head_dim;
-  score.r = s.r;
+  score.r = in.channels ? s.r : s.head_dim;
   score.q = static_cast<const std::byte*>(in.q) + std::int64_t(first) * s.q_heads * s.head_dim * elem;
   score.channels = in.channels;
   score.labels = {static_cast<const std::byte*>(in.labels.data) + first * in.labels.strides.sequence * elem,

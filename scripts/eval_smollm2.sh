@@ -8,7 +8,16 @@
 #
 # Environment (defaults are sized for the cpu backend on a small machine):
 #   BACKEND=cpu  CONTEXT=2048  WINDOWS=8  SCORE_TOKENS=64  CALIBRATION_TOKENS=16384  BLOCK=2048
-#   PASSKEY_CONTEXTS=1024,2048,4096  PASSKEY_TRIALS=1  STEPS="calibrate eval passkey"
+#   PASSKEY_CONTEXTS=1024,2048,4096  PASSKEY_DEPTHS=0.1,0.5,0.9  PASSKEY_TRIALS=1
+#   STEPS="calibrate eval passkey"
+#   DSO_TOOL        a built dsoffload (default: $DSO_BUILD_DIR/dsoffload, DSO_BUILD_DIR=build;
+#                   built with scripts/setup.sh where missing)
+#   DSO_GIT_COMMIT  the commit recorded in the outputs (default: git rev-parse, "unknown" outside a checkout)
+# The model and the texts are fetched only where missing (scripts/get_model.sh,
+# scripts/get_text.sh), so a machine without network runs once they are in place.
+# SmolLM2's full context on the cuda backend, the whole table (about 62 x
+# SCORE_TOKENS batched decode steps):
+#   BACKEND=cuda CONTEXT=8192 WINDOWS=8 SCORE_TOKENS=64 PASSKEY_CONTEXTS=8192 scripts/eval_smollm2.sh
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -20,17 +29,27 @@ score_tokens="${SCORE_TOKENS:-64}"
 calibration_tokens="${CALIBRATION_TOKENS:-16384}"
 block="${BLOCK:-2048}"
 passkey_contexts="${PASSKEY_CONTEXTS:-1024,2048,4096}"
+passkey_depths="${PASSKEY_DEPTHS:-0.1,0.5,0.9}"
 passkey_trials="${PASSKEY_TRIALS:-1}"
 steps="${STEPS:-calibrate eval passkey}"
 
 model="models/SmolLM2-135M-Instruct.Q4_1.gguf"
 config="calibration/configs/SmolLM2-135M-Instruct.json"
-tool="${DSO_BUILD_DIR:-build}/dsoffload"
-[[ -x "$tool" ]] || scripts/setup.sh dsoffload
+tool="${DSO_TOOL:-${DSO_BUILD_DIR:-build}/dsoffload}"
+if [[ ! -x "$tool" ]]; then
+  [[ -z "${DSO_TOOL:-}" ]] || { echo "eval_smollm2.sh: DSO_TOOL=$tool is not an executable" >&2; exit 1; }
+  scripts/setup.sh dsoffload
+fi
 scripts/get_model.sh
 scripts/get_text.sh
 
-commit="$(git rev-parse --short=12 HEAD)$(git diff --quiet HEAD -- . ':!bench/results' ':!calibration/configs' || echo -dirty)"
+if [[ -n "${DSO_GIT_COMMIT:-}" ]]; then
+  commit="$DSO_GIT_COMMIT"
+elif git rev-parse --git-dir >/dev/null 2>&1; then
+  commit="$(git rev-parse --short=12 HEAD)$(git diff --quiet HEAD -- . ':!bench/results' ':!calibration/configs' || echo -dirty)"
+else
+  commit="unknown"
+fi
 date="$(date -u +%Y-%m-%d)"
 mkdir -p bench/results calibration/configs
 
@@ -51,7 +70,7 @@ for step in $steps; do
     passkey)
       out="bench/results/$date-smollm2-passkey-$backend"
       "$tool" passkey --model "$model" --channels "$config" --contexts "$passkey_contexts" \
-        --trials "$passkey_trials" --channel-divisors 4,8,16 --backend "$backend" --git-commit "$commit" \
+        --depths "$passkey_depths" --trials "$passkey_trials" --channel-divisors 4,8,16 --backend "$backend" --git-commit "$commit" \
         --markdown "$out.md" >"$out.jsonl"
       echo "wrote $out.jsonl and $out.md"
       ;;

@@ -173,11 +173,13 @@ std::vector<double> widened(const std::vector<T>& x) {
   return w;
 }
 
+// The same configuration on both backends.
 template <class T>
-void expect_matches_cpu(const EngineCase& c, std::uint64_t seed, const DecodeInputs<T>& in, Policy p) {
-  SCOPED_TRACE(trace(c, seed, p) + " dtype " + std::string(dtype_name(dtype_of<T>())));
-  const auto cpu = run_engine(gpu_config(c, in, p, Backend::cpu), in);
-  const auto gpu = run_cuda(gpu_config(c, in, p, Backend::cuda), in);
+void expect_backends_agree(const EngineCase& c, const DecodeInputs<T>& in, EngineConfig config) {
+  config.backend = Backend::cpu;
+  const auto cpu = run_engine(config, in);
+  config.backend = Backend::cuda;
+  const auto gpu = run_cuda(config, in);
   ASSERT_EQ(gpu.out.size(), cpu.out.size());
   for (std::size_t i = 0; i < cpu.out.size(); ++i) {
     SCOPED_TRACE("step " + std::to_string(i / std::size_t(c.shape.layers)) + " layer " +
@@ -192,6 +194,12 @@ void expect_matches_cpu(const EngineCase& c, std::uint64_t seed, const DecodeInp
     EXPECT_EQ(got.tokens_selected, want.tokens_selected) << "step " << step;
   }
   EXPECT_EQ(gpu.lengths_before, cpu.lengths_before);
+}
+
+template <class T>
+void expect_matches_cpu(const EngineCase& c, std::uint64_t seed, const DecodeInputs<T>& in, Policy p) {
+  SCOPED_TRACE(trace(c, seed, p) + " dtype " + std::string(dtype_name(dtype_of<T>())));
+  expect_backends_agree(c, in, gpu_config(c, in, p, Backend::cpu));
 }
 
 // Every policy on one case, over the given seeds.
@@ -222,6 +230,36 @@ TYPED_TEST(GpuEngineTest, LongContextMatchesCpuEngine) {
 TYPED_TEST(GpuEngineTest, QuickCasesMatchCpuEngine) {
   DSO_SKIP_WITHOUT_GPU();
   for (const EngineCase& c : quick_cases()) expect_case_matches_cpu<TypeParam>(c, {gpu_seeds[0]});
+}
+
+// SparQ-style selection under ds_gpu: channels picked from each step's query
+// (the grid makes equal sums over the group common, so the order among ties
+// is exercised) and scores over the full keys; on the grid the scores are
+// exact on both backends, so they select the same tokens.
+template <class T>
+void expect_sparq_matches_cpu(const EngineCase& c, std::uint64_t seed) {
+  const auto in = grid_inputs<T>(c, seed, false);
+  const int d = c.shape.head_dim;
+  for (int r : {1, 3, d / 16, d / 4, d}) {
+    SCOPED_TRACE(trace(c, seed, Policy::ds_gpu) + " sparq r " + std::to_string(r) + " dtype " +
+                 std::string(dtype_name(dtype_of<T>())));
+    EngineConfig config = gpu_config(c, in, Policy::ds_gpu, Backend::cpu);
+    config.selector = Selector::sparq;
+    config.sparq_r = r;
+    config.channels = {};  // no calibration: the cuda engine keeps no labels
+    expect_backends_agree(c, in, config);
+  }
+}
+
+TYPED_TEST(GpuEngineTest, SparqMatchesCpuEngine) {
+  DSO_SKIP_WITHOUT_GPU();
+  for (const EngineCase& c : gpu_cases())
+    for (std::uint64_t seed : gpu_seeds) expect_sparq_matches_cpu<TypeParam>(c, seed);
+}
+
+TYPED_TEST(GpuEngineTest, SparqLongContextMatchesCpuEngine) {
+  DSO_SKIP_WITHOUT_GPU();
+  expect_sparq_matches_cpu<TypeParam>(long_case(), gpu_seeds[0]);
 }
 
 // Policies that attend the same rows in the same order through the same plan
@@ -335,6 +373,26 @@ TEST(GpuEngine, PhaseTimesOnlyWhenAsked) {
     EXPECT_EQ(timed.ms_fetch > 0.0, keeps_kv_on_host(p));
     const StepStats untimed = run_cuda(config, in).step_stats.back();
     EXPECT_EQ(untimed.ms_select + untimed.ms_fetch + untimed.ms_attend, 0.0);
+  }
+}
+
+// SparQ keeps no label cache: its GPU footprint is the K/V and the selection,
+// and a policy that selects from labels refuses it.
+TEST(GpuEngine, SparqKeepsNoLabelsAndIsDsGpuOnly) {
+  DSO_SKIP_WITHOUT_GPU();
+  const EngineCase c = small_case();
+  const auto in = grid_inputs<Half>(c, 4, true);
+  EngineConfig config = gpu_config(c, in, Policy::ds_gpu, Backend::cuda);
+  config.selector = Selector::sparq;
+  config.sparq_r = 4;
+  config.channels = {};
+  EXPECT_EQ(Engine::plan(config).label_bytes, 0);
+  EXPECT_NO_THROW(Engine::create(config));
+  for (Policy p : {Policy::ds_offload, Policy::ds_offload_sync}) {
+    EngineConfig offload = gpu_config(c, in, p, Backend::cuda);
+    offload.selector = Selector::sparq;
+    offload.sparq_r = 4;
+    EXPECT_THROW(Engine::create(offload), Error) << policy_name(p);
   }
 }
 

@@ -150,9 +150,14 @@ TEST(SparqConfig, KeepsNoLabelCacheAndRefusesWhatItCannotRun) {
   offload.policy = Policy::ds_offload;
   offload.channels = LabelChannels::leading(config.shape, 4);
   EXPECT_THROW(Engine::plan(offload), Error);
+  // The cuda backend runs it too, under ds_gpu alone.
   EngineConfig cuda = config;
   cuda.backend = Backend::cuda;
-  EXPECT_THROW(Engine::plan(cuda), Error);
+  EXPECT_NO_THROW(Engine::plan(cuda));
+  EXPECT_EQ(Engine::plan(cuda).label_bytes, 0);
+  EngineConfig cuda_offload = offload;
+  cuda_offload.backend = Backend::cuda;
+  EXPECT_THROW(Engine::plan(cuda_offload), Error);
   for (int r : {0, 17}) {
     EngineConfig bad = config;
     bad.sparq_r = r;
