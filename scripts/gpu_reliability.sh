@@ -48,7 +48,7 @@ for s in $stages; do
   case $s in
     memcheck) sanitize memcheck 130 "$memcheck_filter" ;;
     racecheck) sanitize racecheck 80 "$racecheck_filter" ;;
-    synccheck) sanitize synccheck 70 "$synccheck_filter" ;;
+    synccheck) sanitize synccheck 150 "$synccheck_filter" ;;
     # Pinning 16 GiB and the fill take ~15 s, the steps ~20-30 ms each: the
     # soak takes what the budget has left. Kernels load eagerly: a kernel
     # first used late (k grows with the context) would otherwise load its
