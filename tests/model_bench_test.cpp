@@ -3,60 +3,23 @@
 // field of the output contract, and the refusal of a run that does not fit,
 // before anything is allocated.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <cstdint>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "support/smollm2.h"
+#include "support/tool_run.h"
 
 namespace dso {
 namespace {
 
-struct ToolRun {
-  int status = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string read_all(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-ToolRun run_tool(const std::string& arguments) {
-  const std::filesystem::path err =
-      std::filesystem::temp_directory_path() / ("dso_" + std::to_string(::getpid()) + "_bench_stderr.txt");
-  const std::string command = std::string("'") + DSO_TOOL_PATH + "' " + arguments + " 2>'" + err.string() + "'";
-  ToolRun run;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (!pipe) return run;
-  char buffer[4096];
-  for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) run.out.append(buffer, n);
-  const int raw = ::pclose(pipe);
-  run.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  run.err = read_all(err);
-  std::filesystem::remove(err);
-  return run;
-}
-
-std::vector<nlohmann::json> json_lines(const std::string& text) {
-  std::vector<nlohmann::json> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
-  return lines;
-}
+using test::json_lines;
+using test::run_tool;
+using test::ToolRun;
 
 // DESIGN.md §5's fields, and the model mode's own.
 const char* const kContractFields[] = {"device",        "policy",      "shape",       "weights",
