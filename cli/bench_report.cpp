@@ -6,29 +6,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/step_fields.h"
 #include "offload/format_bytes.h"
 
 namespace dso::cli {
 
 void print_json_line(const BenchResult& r) {
-  const double seconds = r.ms_per_step / 1e3;
   nlohmann::ordered_json j;
-  j["device"] = r.device;
-  j["policy"] = policy_name(r.policy);
-  j["shape"] = r.shape_name;
-  j["weights"] = "dummy";
-  j["context"] = r.context;
-  j["batch"] = r.batch;
-  j["k"] = r.k;
-  j["r"] = r.r;
-  j["ms_per_step"] = r.ms_per_step;
-  j["tokens_per_s"] = r.batch / seconds;
-  j["h2d_bytes_per_step"] = r.h2d_bytes_per_step;
-  j["h2d_GBps"] = double(r.h2d_bytes_per_step) / seconds / 1e9;
-  if (r.pcie_h2d_GBps)
-    j["pcie_h2d_GBps"] = *r.pcie_h2d_GBps;
-  else
-    j["pcie_h2d_GBps"] = nullptr;
+  put_step_fields(j, {r.device, r.policy, r.shape_name, "dummy", r.context, r.batch, r.k, r.r, r.ms_per_step,
+                      r.h2d_bytes_per_step, r.pcie_h2d_GBps});
   j["gpu_mem_bytes"] = r.plan.gpu_bytes;
   j["host_mem_bytes"] = r.plan.host_bytes;
   j["backend"] = r.backend;

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/step_fields.h"
 #include "offload/format_bytes.h"
 
 namespace dso::cli {
@@ -25,22 +26,10 @@ std::string utc_now() {
 }  // namespace
 
 void print_model_json_line(const ModelBenchResult& r) {
-  const double seconds = r.ms_per_step / 1e3;
   nlohmann::ordered_json j;
-  j["device"] = r.device;
-  j["policy"] = policy_name(r.policy);
-  j["shape"] = r.shape;
-  j["weights"] = r.dummy ? "dummy" : "real";
-  j["context"] = r.context;
-  j["batch"] = r.batch;
-  j["k"] = r.k;
-  j["r"] = r.r;
-  j["ms_per_step"] = r.ms_per_step;
-  j["tokens_per_s"] = r.batch / seconds;
-  j["h2d_bytes_per_step"] = r.h2d_bytes_per_step;
-  j["h2d_GBps"] = double(r.h2d_bytes_per_step) / seconds / 1e9;
+  put_step_fields(j, {r.device, r.policy, r.shape, r.dummy ? "dummy" : "real", r.context, r.batch, r.k, r.r,
+                      r.ms_per_step, r.h2d_bytes_per_step, r.pcie_h2d_GBps});
   if (r.pcie_h2d_GBps) {
-    j["pcie_h2d_GBps"] = *r.pcie_h2d_GBps;
     // The time the step's fetched bytes need at the contiguous rate: what no
     // offload step can beat, and how far above it this one is.
     const double floor_ms = double(r.h2d_bytes_per_step) / (*r.pcie_h2d_GBps * 1e9) * 1e3;
@@ -50,7 +39,6 @@ void print_model_json_line(const ModelBenchResult& r) {
     else
       j["floor_ratio"] = nullptr;
   } else {
-    j["pcie_h2d_GBps"] = nullptr;
     j["pcie_floor_ms"] = nullptr;
     j["floor_ratio"] = nullptr;
   }
