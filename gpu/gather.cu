@@ -50,7 +50,8 @@ void gather_rows(const GatherArgs& a, cudaStream_t stream) {
       // contiguous window of the row order.
       const int per_multiprocessor = a.blocks_per_multiprocessor > 0 ? a.blocks_per_multiprocessor : 4;
       const std::int64_t wave = per_multiprocessor * std::int64_t(multiprocessor_count());
-      const int blocks = int(std::clamp<std::int64_t>(needed, 1, a.max_blocks > 0 ? std::min<std::int64_t>(wave, a.max_blocks) : wave));
+      const std::int64_t most = a.max_blocks > 0 ? std::min<std::int64_t>(wave, a.max_blocks) : wave;
+      const int blocks = int(std::clamp<std::int64_t>(needed, 1, most));
       DSO_CUDA_CHECK(kernels::launch_gather<pieces>(p, blocks, stream));
     });
   });

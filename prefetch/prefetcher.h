@@ -1,16 +1,15 @@
 #pragma once
-// The double-buffered prefetcher of ds_offload: two fetch slots, a side
-// stream and events. While layer i computes, issue(i + 1, q_hat) scores layer
-// i+1's labels with the speculative query and selects its top-k tokens on a
-// selection stream, then gathers them from the pinned host cache into slot
-// (i+1) mod 2 on the fetch stream. Selection has its own stream so that it
-// runs while layer i's gather still holds the PCIe link: the link goes from
-// one layer's gather straight to the next. Layer i+1 then waits for its
-// slot's event alone (acquire), never
-// for the device. A slot is refilled only after the attention that read it
-// (release), so two layers' fetches and computes overlap without sharing a
-// buffer. Layers that select with their true query go through issue too,
-// and their compute waits for the fill at once.
+// The double-buffered prefetcher of ds_offload: two fetch slots, a selection
+// stream, a fetch stream and events. While layer i computes, issue(i + 1,
+// q_hat) scores layer i+1's labels with the speculative query and selects its
+// top-k tokens on the selection stream, then gathers them from the pinned host
+// cache into slot (i+1) mod 2 on the fetch stream. With its own stream the
+// selection can run while layer i's gather still holds the PCIe link. Layer
+// i+1 then waits for its slot's event alone (acquire), never for the device.
+// A slot is refilled only after the attention that read it (release), so two
+// layers' fetches and computes overlap without sharing a buffer. Layers that
+// select with their true query go through issue too, and their compute waits
+// for the fill at once.
 #include <cuda_runtime_api.h>
 
 #include <array>
