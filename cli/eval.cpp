@@ -10,7 +10,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -225,14 +224,6 @@ std::string markdown(const EvalCommand& c, const Json& header, const LlamaConfig
     if (o.setting->family == "ds_offload")
       md += "\nds_offload (speculative selection, sync layer 0, calibrated qk, k = N/16, r = d/16): " + cell(o) + "\n";
   return md;
-}
-
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  require(out.good(), "cannot write '", path, "'");
-  out << text;
-  out.close();
-  require(out.good(), "cannot write '", path, "'");
 }
 
 void run_eval(const EvalCommand& c) {

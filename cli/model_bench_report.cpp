@@ -1,29 +1,15 @@
 #include "cli/model_bench_report.h"
 
-#include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
+#include "cli/run_info.h"
 #include "cli/step_fields.h"
 #include "offload/format_bytes.h"
 
 namespace dso::cli {
-
-namespace {
-
-std::string utc_now() {
-  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
-
-}  // namespace
 
 void print_model_json_line(const ModelBenchResult& r) {
   nlohmann::ordered_json j;

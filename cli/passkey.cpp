@@ -6,7 +6,6 @@
 // Markdown table with --markdown (else on stderr).
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -203,10 +202,7 @@ void run_passkey(const PasskeyCommand& c) {
     std::fprintf(stderr, "%s", md.c_str());
     return;
   }
-  std::ofstream out(c.markdown_out, std::ios::binary | std::ios::trunc);
-  out << md;
-  out.close();
-  require(out.good(), "cannot write '", c.markdown_out, "'");
+  write_file(c.markdown_out, md);
 }
 
 }  // namespace
