@@ -15,6 +15,7 @@
 #include <type_traits>
 
 #include "gpu/check.h"
+#include "gpu/dependent_launch.cuh"
 #include "gpu/rows.h"
 #include "gpu/vec.cuh"
 
@@ -87,6 +88,8 @@ __global__ void __launch_bounds__(kAttentionThreads, attention_min_blocks<G>())
   const int chunk = blockIdx.x, h = blockIdx.y, s = blockIdx.z;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int slot = lane / LANES, part = lane % LANES;
+  wait_for_previous_grids();
+  allow_next_grid();
   const std::int64_t length = p.lengths[s * p.length_stride_sequence + h * p.length_stride_head];
   const std::int64_t begin = std::int64_t(chunk) * p.chunk_tokens;
   const std::int64_t chunk_end = begin + p.chunk_tokens;
@@ -252,6 +255,7 @@ __global__ void __launch_bounds__(kMergeThreads) attention_merge_kernel(Attentio
   const int qh = blockIdx.x, s = blockIdx.y;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const std::int64_t first = (std::int64_t(s) * p.q_heads + qh) * p.chunks;
+  wait_for_previous_grids();
 
   float m = kNoRowsMax, sum = 0.0f, acc[PER_LANE] = {};
 #pragma unroll 4
@@ -294,9 +298,11 @@ template <class T, int D, int G, bool INDEXED>
 cudaError_t launch_decode_attention(const AttentionParams& p, int sequences, cudaStream_t stream) {
   if (sequences == 0 || p.kv_heads == 0) return cudaSuccess;
   const dim3 grid(unsigned(p.chunks), unsigned(p.kv_heads), unsigned(sequences));
-  attention_chunk_kernel<T, D, G, INDEXED><<<grid, kAttentionThreads, 0, stream>>>(p);
+  DSO_CUDA_TRY(
+      launch_after_previous(attention_chunk_kernel<T, D, G, INDEXED>, grid, dim3(kAttentionThreads), stream, p));
   DSO_CUDA_TRY_LAUNCH(stream);
-  attention_merge_kernel<T, D><<<dim3(unsigned(p.q_heads), unsigned(sequences)), kMergeThreads, 0, stream>>>(p);
+  DSO_CUDA_TRY(launch_after_previous(attention_merge_kernel<T, D>, dim3(unsigned(p.q_heads), unsigned(sequences)),
+                                     dim3(kMergeThreads), stream, p));
   DSO_CUDA_TRY_LAUNCH(stream);
   return cudaSuccess;
 }

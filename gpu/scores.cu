@@ -37,13 +37,35 @@ void score_labels(const LabelScoreArgs& a, cudaStream_t stream) {
   if (a.sequences == 0 || a.max_tokens == 0) return;
   require(a.q && a.labels.data && a.lengths && a.scores,
           "label scores: q, labels, lengths and scores must be device pointers, got null");
-  constexpr std::int64_t tile = std::int64_t(kernels::kScoreThreads) * kernels::kScoreItems;
+  constexpr std::int64_t tile = kernels::kTileTokens;
   const std::int64_t tiles = (a.max_tokens + tile - 1) / tile;
   require(tiles < (std::int64_t(1) << 31), "label scores: max_tokens=", a.max_tokens, " is too large");
   require(a.kv_heads <= 65535 && a.sequences <= 65535, "label scores: at most 65535 sequences and KV heads");
-  const TokenBudget& b = a.first_digit.budget;
-  require(b.k >= 0 && b.sink >= 0 && b.recent >= 0, "label scores: top-k budget must be non-negative (k=", b.k,
-          " sink=", b.sink, " recent=", b.recent, ")");
+  const TopkCandidates& c = a.candidates;
+  const bool listing = c.states != nullptr;
+  if (listing) {
+    const TokenBudget& b = c.budget;
+    require(b.k >= 0 && b.sink >= 0 && b.recent >= 0, "label scores: top-k budget must be non-negative (k=", b.k,
+            " sink=", b.sink, " recent=", b.recent, ")");
+    require(c.histograms && c.candidates && c.tile_counts && c.bucket && c.tile_above && c.tile_before,
+            "label scores: top-k candidate lists without storage");
+    require(c.sequences == a.sequences && c.kv_heads == a.kv_heads && c.tiles >= tiles,
+            "label scores: the top-k plan (", c.sequences, " sequences, ", c.kv_heads, " KV heads, ",
+            c.tiles * tile, " tokens) does not cover these scores (", a.sequences, ", ", a.kv_heads, ", ",
+            a.max_tokens, ")");
+  }
+  const kernels::CandidateParams candidates{c.budget.k,
+                                            c.budget.sink,
+                                            c.budget.recent,
+                                            static_cast<kernels::HeadState*>(c.states),
+                                            c.histograms,
+                                            static_cast<uint2*>(c.candidates),
+                                            c.tile_counts,
+                                            c.tiles};
+  const kernels::TopkParams topk{a.scores,     a.score_stride,        a.lengths,
+                                 a.kv_heads,   nullptr,               0,
+                                 nullptr,      candidates,            static_cast<uint2*>(c.bucket),
+                                 c.tile_above, static_cast<uint2*>(c.tile_before)};
   const kernels::LabelScoreParams p{a.q,
                                     a.q_heads,
                                     a.kv_heads,
@@ -56,11 +78,8 @@ void score_labels(const LabelScoreArgs& a, cudaStream_t stream) {
                                     a.lengths,
                                     a.scores,
                                     a.score_stride,
-                                    tile,
-                                    a.first_digit.histograms,
-                                    b.k,
-                                    b.sink,
-                                    b.recent};
+                                    listing,
+                                    topk};
   dispatch_storage(a.dtype, [&](auto storage) {
     using T = decltype(storage);
     cudaError_t e = cudaSuccess;

@@ -2,7 +2,8 @@
 // Approximate attention scores from the GPU label cache, with GQA aggregation:
 //   score[s][j][t] = sum over the group's query heads h of q_h[S_j] . label_t
 // for every cached token t < lengths[s]. fp32 scores. CPU reference:
-// cpu::score_labels.
+// cpu::score_labels. With `candidates`, the first part of the top-k selection
+// instead (see TopkCandidates in topk.h): the scores are not written then.
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
@@ -27,7 +28,7 @@ struct LabelScoreArgs {
   std::int64_t max_tokens = 0;             // bound on every length; sizes the grid
   float* scores = nullptr;                 // [sequences][kv_heads][score_stride]; entries past a length are left as they were
   std::int64_t score_stride = 0;
-  TopkFirstDigit first_digit;              // optional: from begin_topk, for the selection that follows
+  TopkCandidates candidates;               // optional: from topk_candidates, for the selection that follows
 };
 
 void score_labels(const LabelScoreArgs& args, cudaStream_t stream);

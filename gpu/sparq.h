@@ -6,7 +6,7 @@
 // is then score_labels over the full key rows (labels = keys, channels null,
 // r = head_dim) with that masked query: the zeroed channels add exact zeros,
 // so each score is the group's sum over the chosen channels, and the top-k's
-// first digit is counted on the way as for label scores. Reading whole rows
+// candidates are listed on the way as for label scores. Reading whole rows
 // costs about what gathering the chosen channels would: at r >= d/16 they
 // fall in most of a row's 32-byte sectors.
 #include <cuda_runtime_api.h>

@@ -5,14 +5,15 @@
 // the lower index wins), and the indices come out sorted ascending — the
 // order in which the head-major host cache is cheapest to read.
 //
-// Method: a radix select over the scores' order-preserving 32-bit keys finds
-// the k-th largest key in three digit passes (11, 11, 10 bits), each split
-// over many blocks per head with per-block histograms merged in global memory;
-// the second pass keeps only the keys that can still be selected, so the third
-// and the in-order compaction that writes the indices read a few percent of
-// the tokens. Each head's tokens are split into tiles so that batch 1 with a
-// few KV heads still fills the GPU. The workspace holds about 12 bytes per
-// (sequence, KV head, token).
+// Method: a threshold is sampled per head (4096 candidates' scores), the
+// candidates at or above it are listed per tile of 2048 tokens in token order
+// (about 1.4 k of them) with a histogram of their keys over 2048 bins, the
+// tiles' keys in the bin holding the k-th key (a few hundred) are gathered,
+// one block per head finds the exact k-th key among those and each tile's
+// output offset, and each tile then writes its indices. If fewer than k
+// candidates reached the threshold, the selection is made from all of the
+// head's scores instead: slower, same result. The workspace holds about 16
+// bytes per (sequence, KV head, token).
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
@@ -28,11 +29,11 @@ struct TopkPlan {
   int sequences = 0;
   int kv_heads = 0;
   std::int64_t max_tokens = 0;
-  int tiles = 0;                  // blocks per (sequence, KV head)
-  std::int64_t tile_tokens = 0;
+  std::int64_t tiles = 0;  // candidate lists per (sequence, KV head)
   std::size_t workspace_bytes = 0;
 };
 
+// max_tokens: at most 2^24 (16,777,216).
 TopkPlan plan_topk(int sequences, int kv_heads, std::int64_t max_tokens);
 
 struct TopkArgs {
@@ -45,21 +46,30 @@ struct TopkArgs {
   std::int32_t* counts = nullptr;         // [sequences][kv_heads], device: selection_size(length, budget)
   void* workspace = nullptr;              // plan.workspace_bytes, device; contents need no initialisation
   std::size_t workspace_bytes = 0;
-  bool first_digit_counted = false;       // begin_topk ran and the score kernel counted the first digit
+  bool candidates_written = false;        // score_labels wrote the candidates (see TopkCandidates)
 };
 
 void select_topk(const TopkPlan& plan, const TopkArgs& args, cudaStream_t stream);
 
-// The selection's first pass can ride on the kernel that writes the scores
-// (score_labels): it counts the first radix digit of each candidate's key as
-// it stores the score, sparing the selection one read of them. begin_topk
-// clears the counts and returns what that kernel needs; then run it, then
-// select_topk with first_digit_counted, all on one stream.
-struct TopkFirstDigit {
-  std::uint32_t* histograms = nullptr;  // inside the top-k workspace; null: no counting
+// The selection can ride on the kernel that computes the scores
+// (score_labels): given these, it samples the threshold from the labels,
+// lists the candidates instead of writing the scores, and decides each head's
+// k-th key; select_topk with candidates_written, on the same stream and with
+// the same score rows, then only writes the indices. The score rows are
+// written only for heads whose sampled threshold kept fewer than k candidates.
+struct TopkCandidates {
+  void* states = nullptr;  // inside the top-k workspace; null: no candidates written
+  std::uint32_t* histograms = nullptr;
+  void* candidates = nullptr;
+  std::uint32_t* tile_counts = nullptr;
+  void* bucket = nullptr;
+  std::uint32_t* tile_above = nullptr;
+  void* tile_before = nullptr;
+  std::int64_t tiles = 0;
+  int sequences = 0, kv_heads = 0;  // the plan's, which the score call must match
   TokenBudget budget;
 };
 
-TopkFirstDigit begin_topk(const TopkPlan& plan, const TopkArgs& args, cudaStream_t stream);
+TopkCandidates topk_candidates(const TopkPlan& plan, const TopkArgs& args);
 
 }  // namespace dso::gpu

@@ -102,7 +102,7 @@ void TokenSelection::select_range(const SelectionInputs& in, int first, int coun
   topk.counts = out.counts + head_scores;
   topk.workspace = workspace_.data();
   topk.workspace_bytes = workspace_.bytes();
-  topk.first_digit_counted = true;
+  topk.candidates_written = true;
 
   gpu::LabelScoreArgs score;
   score.dtype = s.dtype;
@@ -119,8 +119,9 @@ void TokenSelection::select_range(const SelectionInputs& in, int first, int coun
   score.max_tokens = s.max_tokens;
   score.scores = scores;
   score.score_stride = s.max_tokens;
-  // The score kernel counts the selection's first radix digit as it writes.
-  score.first_digit = gpu::begin_topk(plan, topk, stream);
+  // The score kernels sample the selection's threshold, list its candidates instead of writing the
+  // scores, and find each head's k-th key; select_topk then writes the indices.
+  score.candidates = gpu::topk_candidates(plan, topk);
   gpu::score_labels(score, stream);
   gpu::select_topk(plan, topk, stream);
 }

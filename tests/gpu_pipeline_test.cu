@@ -15,6 +15,7 @@
 #include "cpu/labels.h"
 #include "cpu/scores.h"
 #include "cpu/topk.h"
+#include "gpu/candidates.cuh"
 #include "gpu/decode_attention.h"
 #include "gpu/labels.h"
 #include "gpu/scores.h"
@@ -26,18 +27,23 @@ namespace {
 
 using test::DeviceArray;
 
-// fused: the selection's first pass counted by the score kernel (begin_topk).
+// fused: the selection's threshold sampled and its candidates listed by the
+// score kernels. decoys: the keys of the tokens the threshold is sampled from
+// point along each head's summed query, so their scores top everyone else's,
+// fewer than k candidates reach the threshold, and the fused selection must
+// score and select from every token instead.
 template <class T>
-void run_step(int head_dim, int group, int r, std::int32_t n, TokenBudget budget, bool fused, std::uint64_t seed) {
+void run_step(int head_dim, int group, int r, std::int32_t n, TokenBudget budget, bool fused, std::uint64_t seed,
+              bool decoys = false) {
   SCOPED_TRACE("dtype=" + std::string(dtype_name(dtype_of<T>())) + " d=" + std::to_string(head_dim) + " group=" +
                std::to_string(group) + " r=" + std::to_string(r) + " n=" + std::to_string(n) +
-               " fused=" + std::to_string(fused) + " seed=" + std::to_string(seed));
+               " fused=" + std::to_string(fused) + " decoys=" + std::to_string(decoys) + " seed=" + std::to_string(seed));
   std::mt19937_64 rng(seed);
   const int kv_heads = 3, q_heads = kv_heads * group, d = head_dim;
   const std::int64_t capacity = n + 11;
   const gpu::RowStrides kv = gpu::RowStrides::dense(kv_heads, capacity, d);
   const gpu::RowStrides label_rows = gpu::RowStrides::dense(kv_heads, capacity, r);
-  const std::vector<T> k = test::random_values<T>(kv_heads * capacity * d, rng);
+  std::vector<T> k = test::random_values<T>(kv_heads * capacity * d, rng);
   const std::vector<T> v = test::random_values<T>(kv_heads * capacity * d, rng);
   const std::vector<T> q = test::random_values<T>(q_heads * d, rng, 1.5f);
   std::vector<std::int32_t> channels;
@@ -46,6 +52,20 @@ void run_step(int head_dim, int group, int r, std::int32_t n, TokenBudget budget
     std::iota(all.begin(), all.end(), 0);
     std::shuffle(all.begin(), all.end(), rng);
     channels.insert(channels.end(), all.begin(), all.begin() + r);
+  }
+  if (decoys) {
+    const auto sel = gpu::kernels::head_selection(n, budget.k, budget.sink, budget.recent);
+    ASSERT_GT(gpu::kernels::sample_rank(sel), 0u) << "the case must sample its threshold";
+    ASSERT_LT(gpu::kernels::kSampleSize, sel.k) << "the sample alone must not be able to hold k candidates";
+    for (int h = 0; h < kv_heads; ++h)
+      for (int i = 0; i < gpu::kernels::kSampleSize; ++i) {
+        T* row = k.data() + kv.offset(0, h, gpu::kernels::sample_token(sel, i));
+        for (int c = 0; c < d; ++c) {
+          float q_sum = 0.0f;
+          for (int g = 0; g < group; ++g) q_sum += to_float(q[(h * group + g) * d + c]);
+          row[c] = from_float<T>(q_sum >= 0.0f ? 8.0f : -8.0f);
+        }
+      }
   }
 
   DeviceArray<T> d_k(k), d_v(v), d_q(q), d_labels(kv_heads * capacity * r);
@@ -69,9 +89,16 @@ void run_step(int head_dim, int group, int r, std::int32_t n, TokenBudget budget
                      topk_plan.workspace_bytes, fused};
   gpu::LabelScoreArgs score{dtype_of<T>(), 1,  q_heads,    kv_heads,     d, r, d_q.data(), d_channels.data(),
                             {d_labels.data(), label_rows}, d_n.data(), n, d_scores.data(), n};
-  if (fused) score.first_digit = gpu::begin_topk(topk_plan, topk, nullptr);
-  gpu::score_labels(score, nullptr);
+  if (fused) {
+    gpu::LabelScoreArgs listing = score;
+    listing.candidates = gpu::topk_candidates(topk_plan, topk);
+    gpu::score_labels(listing, nullptr);
+  } else {
+    gpu::score_labels(score, nullptr);
+  }
   gpu::select_topk(topk_plan, topk, nullptr);
+  // The fused path writes no scores; the plain call gives the scores it selected from.
+  if (fused) gpu::score_labels(score, nullptr);
 
   const gpu::DecodeAttentionPlan plan = gpu::plan_decode_attention(1, q_heads, kv_heads, d, k_max);
   DeviceArray<float> d_out(q_heads * d);
@@ -125,6 +152,12 @@ TEST(GpuPipeline, DoubleSparsityStepMatchesCpuChain) {
     run_step<BFloat16>(64, 8, 16, 1000, {2000, 0, 0}, fused, test::seed_for(4));
     run_step<Half>(128, 2, 8, 70001, {70001 / 16, 4, 64}, fused, test::seed_for(5));
   }
+}
+
+TEST(GpuPipeline, FusedSelectionWhenTheThresholdMisses) {
+  DSO_SKIP_WITHOUT_GPU();
+  run_step<Half>(128, 2, 8, 70001, {70001 / 16, 4, 64}, true, test::seed_for(6), true);
+  run_step<BFloat16>(64, 4, 16, 100003, {100003 / 8, 0, 100}, true, test::seed_for(7), true);
 }
 
 }  // namespace

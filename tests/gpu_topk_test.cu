@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <random>
 #include <string>
@@ -10,6 +11,7 @@
 
 #include "core/shape.h"
 #include "cpu/topk.h"
+#include "gpu/candidates.cuh"
 #include "gpu/topk.h"
 #include "support/gpu_test_util.h"
 
@@ -18,7 +20,10 @@ namespace {
 
 using test::DeviceArray;
 
-enum class Scores { normal, equal, few_values, signed_zeros };
+// decoys: normal, except that the tokens the threshold is sampled from score
+// far above the rest, so fewer than k candidates reach the threshold and the
+// selection must fall back to all of the head's scores.
+enum class Scores { normal, equal, few_values, signed_zeros, decoys };
 
 const char* name(Scores s) {
   switch (s) {
@@ -30,6 +35,8 @@ const char* name(Scores s) {
       return "few_values";
     case Scores::signed_zeros:
       return "signed_zeros";
+    case Scores::decoys:
+      return "decoys";
   }
   return "?";
 }
@@ -37,6 +44,7 @@ const char* name(Scores s) {
 float draw(Scores kind, std::mt19937_64& rng) {
   switch (kind) {
     case Scores::normal:
+    case Scores::decoys:
       return std::normal_distribution<float>(0.0f, 3.0f)(rng);
     case Scores::equal:
       return 0.75f;
@@ -99,6 +107,26 @@ void expect_selection_properties(const float* scores, std::int64_t n, const Toke
   }
 }
 
+// Raises every sampled token of every head that samples far above the rest,
+// so that any threshold drawn from the sample keeps at most the sample, and
+// checks that the sample is smaller than k.
+void plant_decoys(std::vector<float>& scores, std::int64_t stride, const std::vector<std::int32_t>& lengths,
+                  int kv_heads, const TokenBudget& b) {
+  for (std::size_t s = 0; s < lengths.size(); ++s)
+    for (int h = 0; h < kv_heads; ++h) {
+      const auto sel = gpu::kernels::head_selection(lengths[s], b.k, b.sink, b.recent);
+      if (gpu::kernels::sample_rank(sel) == 0) continue;
+      ASSERT_LT(gpu::kernels::kSampleSize, sel.k) << "the sample alone must not be able to hold k candidates";
+      float* row = scores.data() + (std::int64_t(s) * kv_heads + h) * stride;
+      for (std::int64_t t = sel.sink_end; t < sel.recent_begin; ++t)
+        ASSERT_LT(std::abs(row[t]), 1000.0f) << "normal scores must stay below the decoys";
+      for (int i = 0; i < gpu::kernels::kSampleSize; ++i) {
+        float& x = row[gpu::kernels::sample_token(sel, i)];
+        x = 1000.0f + std::abs(x);
+      }
+    }
+}
+
 void run_case(const Case& c, Scores kind, std::uint64_t seed) {
   SCOPED_TRACE(describe(c) + " scores=" + name(kind) + " seed=" + std::to_string(seed));
   std::mt19937_64 rng(seed);
@@ -109,6 +137,7 @@ void run_case(const Case& c, Scores kind, std::uint64_t seed) {
   std::vector<float> scores(heads * score_stride);
   for (auto& x : scores) x = draw(kind, rng);
   const std::vector<std::int32_t> lengths = c.lengths;
+  if (kind == Scores::decoys) plant_decoys(scores, score_stride, lengths, c.kv_heads, c.budget);
 
   const gpu::TopkPlan plan = gpu::plan_topk(sequences, c.kv_heads, max_tokens);
   const std::int64_t index_stride = selection_size(max_tokens, c.budget) + 2;
@@ -165,6 +194,17 @@ TEST(GpuTopk, SmallAndAwkwardSizes) {
   for (const Case& c : cases)
     for (Scores kind : {Scores::normal, Scores::equal, Scores::few_values, Scores::signed_zeros})
       run_case(c, kind, test::seed_for(seed++));
+}
+
+// Fewer than k candidates reach the sampled threshold: the same exact result.
+TEST(GpuTopk, ThresholdMissFallsBackToAllScores) {
+  DSO_SKIP_WITHOUT_GPU();
+  const std::vector<Case> cases = {
+      {{100003}, 2, {100003 / 16, 4, 64}},
+      {{300007, 65536}, 1, {300007 / 8, 0, 100}},
+  };
+  int seed = 300;
+  for (const Case& c : cases) run_case(c, Scores::decoys, test::seed_for(seed++));
 }
 
 TEST(GpuTopk, LongContexts) {
