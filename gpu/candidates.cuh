@@ -3,9 +3,9 @@
 // label scores and by the one that reads given scores:
 //  - a sampled threshold: one block per (sequence, KV head) scores 4096 of
 //    its candidate tokens (1024 runs of 4, evenly spread) and takes as
-//    threshold the sample's key at rank k/candidates x 4096 plus six standard
-//    deviations of that count, so that on any ordinary score distribution at
-//    least k candidates reach it;
+//    threshold a key at most the sample's key at rank k/candidates x 4096
+//    plus six standard deviations of that count, so that on any ordinary
+//    score distribution at least k candidates reach it;
 //  - candidate lists: per tile of 2048 tokens, the candidates whose key is at
 //    least the threshold, (key, token) in token order, and their count; and
 //    per head, a histogram of the candidates' keys over 512 bins above the
@@ -56,12 +56,12 @@ DSO_HOST_DEVICE inline std::uint32_t sample_rank(const HeadSelection& sel) {
 // Per (sequence, KV head), written by the sampling kernel unless noted.
 struct HeadState {
   std::uint32_t threshold;     // candidates: keys at or above it
-  std::uint32_t shift;         // first-digit bins: first_digit(key, threshold, shift)
+  std::uint32_t shift;         // first-digit bins of 2^shift keys (first_digit)
   std::uint32_t bucket_items;  // keys listed in the k-th key's bin (zeroed here, counted by the bucket kernel)
   std::uint32_t listed;        // set by the bucket kernel: at least k candidates reached the threshold
   std::uint32_t kth, take_equal;  // set by the bucket kernel: the k-th key, equal keys taken
   std::uint32_t segments_done;    // zeroed here, counted by the bucket kernel
-  std::uint32_t unused;
+  std::uint32_t padding;          // to 32 bytes
 };
 
 // The bin of a candidate's key among kFirstBins: equal widths of 2^shift

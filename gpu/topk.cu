@@ -59,7 +59,9 @@ __global__ void __launch_bounds__(kTileThreads) topk_compact_kernel(TopkParams p
   const float* row = p.scores + t.head * p.score_stride;
   const std::int64_t first_token = t.begin > sel.sink_end ? t.begin : sel.sink_end;
   const std::int64_t last_token = end < sel.recent_begin ? end : sel.recent_begin;
-  const std::uint32_t total = state.listed ? segment.start[kSegmentTiles] : std::uint32_t(last_token - first_token);
+  const std::uint32_t total = state.listed                  ? segment.start[kSegmentTiles]
+                              : last_token > first_token ? std::uint32_t(last_token - first_token)
+                                                         : 0u;  // a segment inside the sink
   std::uint32_t g_base = before.x, e_base = before.y;
   std::int32_t* selected = out + sel.sink_end;
   for (std::uint32_t base = 0; base < total; base += kSegmentRound) {

@@ -202,6 +202,7 @@ TEST(GpuTopk, ThresholdMissFallsBackToAllScores) {
   const std::vector<Case> cases = {
       {{100003}, 2, {100003 / 16, 4, 64}},
       {{300007, 65536}, 1, {300007 / 8, 0, 100}},
+      {{300007}, 1, {300007 / 16, 20000, 64}},  // the first 8 tiles all sink
   };
   int seed = 300;
   for (const Case& c : cases) run_case(c, Scores::decoys, test::seed_for(seed++));
