@@ -7,7 +7,7 @@
 //
 // Method: a threshold is sampled per head (4096 candidates' scores), the
 // candidates at or above it are listed per tile of 2048 tokens in token order
-// (about 1.4 k of them) with a histogram of their keys over 2048 bins, the
+// (about 1.4 k of them) with a histogram of their keys over 512 bins, the
 // tiles' keys in the bin holding the k-th key (a few hundred) are gathered,
 // one block per head finds the exact k-th key among those and each tile's
 // output offset, and each tile then writes its indices. If fewer than k
