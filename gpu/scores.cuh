@@ -64,7 +64,7 @@ struct LabelVectors {
   }
 };
 
-// Label scores of a thread's sampled tokens, for the sampling kernel.
+// Label scores of a thread's tokens: the sampled ones, and those the rescue scores.
 template <class T, int VEC>
 struct LabelScores {
   LabelScoreParams p;
