@@ -31,6 +31,11 @@ constexpr int kTileItems = 8;
 constexpr int kTileTokens = kTileThreads * kTileItems;
 constexpr int kTileWarps = kTileThreads / 32;
 
+// The tiles that hold a head's candidates, from tile 0 to the recent tokens.
+DSO_HOST_DEVICE inline std::int64_t candidate_tiles(const HeadSelection& sel) {
+  return (sel.recent_begin + kTileTokens - 1) / kTileTokens;
+}
+
 constexpr int kSampleThreads = 1024;
 constexpr int kSampleItems = 4;
 constexpr int kSampleSize = kSampleThreads * kSampleItems;

@@ -120,9 +120,7 @@ inline cudaError_t launch_topk(const TopkParams& p, int sequences, bool candidat
     DSO_CUDA_TRY_LAUNCH(stream);
     DSO_CUDA_TRY(launch_bucket(p, sequences, ScoresWritten{}, stream));
   }
-  const dim3 segments(unsigned((p.candidates.tiles + kSegmentTiles - 1) / kSegmentTiles), unsigned(p.kv_heads),
-                      unsigned(sequences));
-  DSO_CUDA_TRY(launch_after_previous(topk_compact_kernel, segments, dim3(kTileThreads), stream, p));
+  DSO_CUDA_TRY(launch_after_previous(topk_compact_kernel, segment_grid(p, sequences), dim3(kTileThreads), stream, p));
   DSO_CUDA_TRY_LAUNCH(stream);
   return cudaSuccess;
 }

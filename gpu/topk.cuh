@@ -88,13 +88,13 @@ struct Segment {
   // Thread 0 fetches the tiles' list lengths, then the whole block publishes
   // them (a barrier), so the loads can overlap other work in between.
   __device__ static void fetch(const TopkParams& p, const TileHead& t, std::uint32_t (&counts)[kSegmentTiles]) {
-    const std::int64_t head_tiles = (t.sel.recent_begin + kTileTokens - 1) / kTileTokens;
+    const std::int64_t head_tiles = candidate_tiles(t.sel);
 #pragma unroll
     for (int i = 0; i < kSegmentTiles; ++i) counts[i] = t.tile + i < head_tiles ? tile_listed(p, t.head, t.tile + i) : 0u;
   }
   __device__ void publish(const TileHead& t, const std::uint32_t (&counts)[kSegmentTiles]) {
     if (threadIdx.x == 0) {
-      const std::int64_t head_tiles = (t.sel.recent_begin + kTileTokens - 1) / kTileTokens;
+      const std::int64_t head_tiles = candidate_tiles(t.sel);
       first_tile = t.tile;
       tiles = int(head_tiles - t.tile < kSegmentTiles ? head_tiles - t.tile : kSegmentTiles);
       std::uint32_t sum = 0;
@@ -140,7 +140,7 @@ __device__ void decide_head(const TopkParams& p, int s, int h, const HeadSelecti
     rescue(s, h, sel);
     __syncthreads();
   }
-  const std::int64_t tiles = (sel.recent_begin + kTileTokens - 1) / kTileTokens;
+  const std::int64_t tiles = candidate_tiles(sel);
   for (std::int64_t tile = threadIdx.x; tile < tiles; tile += THREADS) tile_counts[tile] = 0;
   HeadState& state = c.states[head];
   // Written by other blocks of this grid: read past the (incoherent) L1.
@@ -262,8 +262,7 @@ __global__ void __launch_bounds__(kTileThreads) topk_bucket_kernel(TopkParams p,
   __threadfence();
   __syncthreads();
   if (threadIdx.x == 0) {
-    const std::uint32_t segments = std::uint32_t((t.sel.recent_begin + kSegmentTiles * kTileTokens - 1) /
-                                                 (kSegmentTiles * kTileTokens));
+    const std::uint32_t segments = std::uint32_t((candidate_tiles(t.sel) + kSegmentTiles - 1) / kSegmentTiles);
     last = atomicAdd(&head_state.segments_done, 1u) == segments - 1;
   }
   __syncthreads();
@@ -273,11 +272,16 @@ __global__ void __launch_bounds__(kTileThreads) topk_bucket_kernel(TopkParams p,
                             tile_counts);
 }
 
+// The grid of the bucket and compaction kernels: (segments, kv_heads, sequences).
+inline dim3 segment_grid(const TopkParams& p, int sequences) {
+  return dim3(unsigned((p.candidates.tiles + kSegmentTiles - 1) / kSegmentTiles), unsigned(p.kv_heads),
+              unsigned(sequences));
+}
+
 template <class Rescue>
 cudaError_t launch_bucket(const TopkParams& p, int sequences, const Rescue& rescue, cudaStream_t stream) {
-  const dim3 segments(unsigned((p.candidates.tiles + kSegmentTiles - 1) / kSegmentTiles), unsigned(p.kv_heads),
-                      unsigned(sequences));
-  DSO_CUDA_TRY(launch_after_previous(topk_bucket_kernel<Rescue>, segments, dim3(kTileThreads), stream, p, rescue));
+  DSO_CUDA_TRY(launch_after_previous(topk_bucket_kernel<Rescue>, segment_grid(p, sequences), dim3(kTileThreads),
+                                     stream, p, rescue));
   return launch_status(stream);
 }
 
