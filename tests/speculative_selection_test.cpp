@@ -125,6 +125,23 @@ TEST(SpeculativeSelection, MissesWhereLayersDiffer) {
   EXPECT_LT(acc.per_layer[1].found, acc.per_layer[1].wanted);
 }
 
+// The counts of MissesWhereLayersDiffer's run as measured before the
+// comparer asked the engine for its selections (commit 46027e3, when it
+// scored a copy of the keys itself): the engine's selection is the same one.
+TEST(SpeculativeSelection, CountsUnchangedSinceTheComparerKeptItsOwnCopy) {
+  const auto weights = dummy_weights(test::tiny_llama_config(), 9);
+  const std::int64_t n = 120, steps = 20;
+  DecoderOptions o = test::decoder_options(Policy::ds_offload, DType::f16, 1, n);
+  o.engine.channels = test::random_channels(weights->config().attention(), 4, 9);
+  o.engine.budget = {8, 2, 3};
+  const SpeculativeAccuracy acc =
+      measure_speculative_accuracy(*weights, o, test::random_tokens(std::size_t(n), 50, 9), steps);
+  std::vector<std::int64_t> found;
+  for (const Overlap& layer : acc.per_layer) found.push_back(layer.found);
+  EXPECT_EQ(found, (std::vector<std::int64_t>{0, 159}));
+  EXPECT_EQ(acc.greedy_agreements, 12);
+}
+
 TEST(SpeculativeSelection, ObserversAreRefusedOnTheCudaBackend) {
   const auto weights = dummy_weights(test::tiny_llama_config(), 2);
   DecoderOptions o = test::decoder_options(Policy::dense_gpu, DType::f16, 1, 16, Backend::cuda);
