@@ -1,5 +1,5 @@
 #pragma once
-// Calibration of a model's label channels (DESIGN.md §2): the model runs over
+// Calibration of a model's label channels (docs/architecture.md, selection): the model runs over
 // calibration text a block at a time, each block a fresh sequence fed by
 // prefill (dense attention), and every layer's queries and keys of every
 // prefill chunk feed the statistics: before RoPE for q and k, after RoPE for

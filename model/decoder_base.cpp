@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "core/error.h"
-#include "offload/policy_rules.h"
 
 namespace dso {
 

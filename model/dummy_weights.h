@@ -1,5 +1,5 @@
 #pragma once
-// Seeded random weights for speed runs of the built-in shapes (DESIGN.md §5:
+// Seeded random weights for speed runs of the built-in shapes (docs/architecture.md, the benchmark protocol:
 // such runs say "weights": "dummy"). Every element is a hash of (seed, tensor,
 // index) turned into a float by one int-to-float conversion and one multiply,
 // each rounded once, so the host and the GPU compute the same bits: a CPU and

@@ -1,7 +1,7 @@
 #pragma once
 // The hyper-parameters of a Llama-family decoder: read from a GGUF file's
 // metadata, or one of the built-in shapes that benchmarks run with dummy
-// weights (DESIGN.md §5).
+// weights (docs/architecture.md, the benchmark protocol).
 #include <string>
 #include <string_view>
 #include <vector>

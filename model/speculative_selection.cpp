@@ -3,10 +3,8 @@
 #include <algorithm>
 
 #include "core/error.h"
-#include "cpu/labels.h"
-#include "cpu/scores.h"
-#include "cpu/topk.h"
-#include "offload/policy_rules.h"
+#include "core/dtype.h"
+#include "cpu/model_ops.h"
 
 namespace dso {
 
@@ -24,71 +22,37 @@ Overlap selection_overlap(std::span<const std::int32_t> exact, std::span<const s
 }
 
 SelectionComparer::SelectionComparer(const EngineConfig& config)
-    : config_(config),
-      keys_(std::size_t(config.shape.layers)),
-      length_(std::size_t(config.shape.layers), 0),
-      q_hat_(std::size_t(config.shape.layers)),
-      per_layer_(std::size_t(config.shape.layers)) {
+    : config_(config), q_hat_(std::size_t(config.shape.layers)), per_layer_(std::size_t(config.shape.layers)) {
   require(config.batch == 1, "the selection comparer follows one sequence, the engine has ", config.batch);
-  config.channels.validate(config.shape);
-  const std::int64_t per_layer = std::int64_t(config.shape.kv_heads) * config.capacity * config.shape.head_dim;
-  for (auto& k : keys_) k.resize(std::size_t(per_layer));
-  labels_.resize(std::size_t(config.capacity) * std::size_t(config.channels.r));
-  exact_scores_.resize(std::size_t(config.capacity));
-  spec_scores_.resize(exact_scores_.size());
-  exact_.resize(exact_scores_.size());
-  spec_.resize(exact_scores_.size());
-}
-
-PrefillObserver SelectionComparer::prefill_observer() {
-  return [this](const PrefillActivations& a) { on_prefill(a); };
 }
 
 DecodeObserver SelectionComparer::decode_observer() {
   return [this](const DecodeActivations& a) { on_decode(a); };
 }
 
-void SelectionComparer::on_prefill(const PrefillActivations& a) {
-  const int d = config_.shape.head_dim, heads = config_.shape.kv_heads;
-  auto& length = length_[std::size_t(a.layer)];
-  require(a.first == length && length + a.tokens <= config_.capacity, "prefill chunk of layer ", a.layer,
-          " at tokens ", a.first, "..", a.first + a.tokens, " does not follow the ", length, " tokens held");
-  for (std::int64_t t = 0; t < a.tokens; ++t)
-    for (int h = 0; h < heads; ++h)
-      std::copy_n(a.k.data() + (t * heads + h) * d, d,
-                  keys_[std::size_t(a.layer)].data() + ((h * config_.capacity) + length + t) * d);
-  length += a.tokens;
-}
-
 void SelectionComparer::on_decode(const DecodeActivations& a) {
   const auto l = std::size_t(a.layer);
-  const int d = config_.shape.head_dim, heads = config_.shape.kv_heads;
   if (!q_hat_[l].empty()) compare(a.layer, a.q, q_hat_[l]);
   if (l + 1 < q_hat_.size()) q_hat_[l + 1].assign(a.q_next.begin(), a.q_next.end());
-  require(length_[l] < config_.capacity, "decode past the capacity of ", config_.capacity, " tokens");
-  for (int h = 0; h < heads; ++h)
-    std::copy_n(a.k_new.data() + h * d, d, keys_[l].data() + (h * config_.capacity + length_[l]) * d);
-  ++length_[l];
+}
+
+SelectionProbe SelectionComparer::probe(Engine& engine, int layer, std::span<const float> q) {
+  // The observer's fp32 values are the engine's dtype widened: narrowing is exact.
+  return dispatch_dtype(config_.dtype, [&](auto tag) {
+    std::vector<decltype(tag)> typed(q.size());
+    cpu::cast(q.data(), std::int64_t(q.size()), typed.data());
+    return engine.probe_selection(layer, 0, typed.data());
+  });
 }
 
 void SelectionComparer::compare(int layer, std::span<const float> q, std::span<const float> q_hat) {
-  const AttentionShape& s = config_.shape;
-  const int d = s.head_dim, group = s.group();
-  const std::int64_t n = length_[std::size_t(layer)];
-  if (n == 0) return;
-  const TokenBudget budget = budget_at(config_, n);
-  const std::int64_t first = std::min(n, budget.sink), last = window_begin(n, budget);
-  for (int h = 0; h < s.kv_heads; ++h) {
-    const std::span<const int> channels = config_.channels.of(layer, h);
-    cpu::gather_labels(keys_[std::size_t(layer)].data() + std::int64_t(h) * config_.capacity * d, n, d, channels,
-                       labels_.data());
-    const std::int64_t q_at = std::int64_t(h) * group * d;
-    cpu::score_labels(q.data() + q_at, group, d, channels, labels_.data(), n, exact_scores_.data());
-    cpu::score_labels(q_hat.data() + q_at, group, d, channels, labels_.data(), n, spec_scores_.data());
-    const std::int64_t picked = cpu::select_topk(exact_scores_.data(), n, budget, exact_.data());
-    cpu::select_topk(spec_scores_.data(), n, budget, spec_.data());
-    const Overlap o = selection_overlap({exact_.data(), std::size_t(picked)}, {spec_.data(), std::size_t(picked)},
-                                        first, last);
+  require(decoder_ != nullptr, "the selection comparer follows no decoder");
+  Engine& engine = decoder_->engine();
+  if (engine.length(0, layer) == 0) return;
+  const SelectionProbe exact = probe(engine, layer, q);
+  const SelectionProbe spec = probe(engine, layer, q_hat);
+  for (std::size_t h = 0; h < exact.per_head.size(); ++h) {
+    const Overlap o = selection_overlap(exact.per_head[h], spec.per_head[h], exact.ranked_begin, exact.ranked_end);
     per_layer_[std::size_t(layer)].found += o.found;
     per_layer_[std::size_t(layer)].wanted += o.wanted;
   }
@@ -106,10 +70,9 @@ SpeculativeAccuracy measure_speculative_accuracy(const WeightSource& weights, De
   options.engine.shape = weights.config().attention();
   options.engine.policy = Policy::ds_offload;
   SelectionComparer comparer(options.engine);
-  options.prefill_observer = comparer.prefill_observer();
   options.decode_observer = comparer.decode_observer();
   const auto speculative = make_decoder(weights, options);
-  options.prefill_observer = {};
+  comparer.follow(*speculative);
   options.decode_observer = {};
   options.engine.policy = Policy::ds_offload_sync;
   const auto exact = make_decoder(weights, options);

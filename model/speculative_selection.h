@@ -1,6 +1,6 @@
 #pragma once
 // How well ds_offload's speculative selection stands in for the exact one
-// (DESIGN.md §2, offload mode). At every decode step and every layer i >= 1,
+// (ds_offload, docs/architecture.md). At every decode step and every layer i >= 1,
 // the top-k tokens chosen per KV head with the speculative query q̂_i (made
 // during layer i - 1 from its normalised input) are compared with those the
 // true query q_i chooses over the same cached tokens; and two decoders, one
@@ -24,17 +24,19 @@ struct Overlap {
 Overlap selection_overlap(std::span<const std::int32_t> exact, std::span<const std::int32_t> spec,
                           std::int64_t first, std::int64_t last);
 
-// Keeps a copy of every layer's keys (one sequence) from a decoder's
-// observers and, at each decode step, scores both selections with the label
-// channels and budget of `config`. Only the top-k picks count: the sink and
-// recent tokens are in both selections by construction.
+// At each decode step of a ds_offload decoder, asks its engine which tokens
+// the true query and the speculative one select at every layer
+// (Engine::probe_selection), over the same cached tokens. Only the top-k
+// picks count: the sink and recent tokens are in both selections by
+// construction.
 class SelectionComparer {
  public:
   explicit SelectionComparer(const EngineConfig& config);
 
-  // For DecoderOptions; the comparer must outlive the decoder.
-  PrefillObserver prefill_observer();
+  // For DecoderOptions; the comparer must outlive the decoder, and follow()
+  // it before its first decode step.
   DecodeObserver decode_observer();
+  void follow(Decoder& decoder) { decoder_ = &decoder; }
 
   // Per layer: the top-k picks of the exact query the speculative one found,
   // summed over steps and KV heads. Layer 0 (and any layer without a
@@ -42,17 +44,15 @@ class SelectionComparer {
   const std::vector<Overlap>& per_layer() const { return per_layer_; }
 
  private:
-  void on_prefill(const PrefillActivations& a);
   void on_decode(const DecodeActivations& a);
   void compare(int layer, std::span<const float> q, std::span<const float> q_hat);
+  // The engine's selection for a query the observer saw in fp32.
+  SelectionProbe probe(Engine& engine, int layer, std::span<const float> q);
 
   EngineConfig config_;
-  std::vector<std::vector<float>> keys_;      // [layer]: [kv_head][capacity][head_dim]
-  std::vector<std::int64_t> length_;          // [layer]: tokens held
-  std::vector<std::vector<float>> q_hat_;     // [layer]: speculative query from the layer before, if any
+  Decoder* decoder_ = nullptr;
+  std::vector<std::vector<float>> q_hat_;  // [layer]: speculative query from the layer before, if any
   std::vector<Overlap> per_layer_;
-  std::vector<float> labels_, exact_scores_, spec_scores_;
-  std::vector<std::int32_t> exact_, spec_;
 };
 
 struct SpeculativeAccuracy {

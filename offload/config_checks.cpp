@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "offload/policy_def.h"
 #include "offload/policy_rules.h"
 
 namespace dso {
@@ -12,7 +13,7 @@ void validate_config(const EngineConfig& config) {
   require(config.dtype == DType::f16 || config.dtype == DType::bf16, "dtype must be f16 or bf16");
   require(config.backend == Backend::cpu || config.backend == Backend::cuda, "unknown backend ",
           int(config.backend));
-  require(policy_name(config.policy) != "unknown", "unknown policy ", int(config.policy));
+  const PolicyDef& policy = policy_def(config.policy);  // throws for a value no policy has
   require(config.batch > 0, "batch must be positive, got ", config.batch);
   // Token positions are 32-bit in the selection kernels.
   require(config.capacity > 0 && config.capacity <= std::numeric_limits<std::int32_t>::max(),
@@ -27,7 +28,7 @@ void validate_config(const EngineConfig& config) {
           config.k_fraction, "), not both");
   require(selector_name(config.selector) != "unknown", "unknown selector ", int(config.selector));
   if (config.selector == Selector::sparq) {
-    require(config.policy == Policy::ds_gpu, "selector sparq reads the full keys at channels chosen per step, which "
+    require(policy.keys_beside_selection(), "selector sparq reads the full keys at channels chosen per step, which "
             "only ds_gpu keeps where selection runs; policy ", policy_name(config.policy), " selects from labels");
     require(config.sparq_r > 0 && config.sparq_r <= config.shape.head_dim, "sparq_r=", config.sparq_r,
             " channels per step must be in [1, ", config.shape.head_dim, "]");

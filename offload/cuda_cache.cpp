@@ -5,6 +5,7 @@
 #include "gpu/append.h"
 #include "gpu/check.h"
 #include "gpu/labels.h"
+#include "offload/policy_rules.h"
 
 namespace dso {
 
@@ -16,21 +17,6 @@ gpu::Rows from_sequence(gpu::Rows rows, int first, std::int64_t elem) {
   return rows;
 }
 
-// Selector::sparq scores the full keys: no labels, no label channels.
-bool keeps_labels(const EngineConfig& c) { return is_sparse(c.policy) && c.selector == Selector::labels; }
-
-std::int64_t label_bytes(const EngineConfig& c) {
-  if (!keeps_labels(c)) return 0;
-  return checked_product("the label cache size", c.batch, c.shape.layers, c.shape.kv_heads, c.capacity,
-                         c.channels.r, dtype_size(c.dtype));
-}
-
-std::int64_t window_bytes(const EngineConfig& c) {
-  if (!is_sparse(c.policy) || !keeps_kv_on_host(c.policy)) return 0;
-  return checked_product("the GPU window size", 2, c.batch, c.shape.layers, c.shape.kv_heads, c.budget.recent + 1,
-                         c.shape.head_dim, dtype_size(c.dtype));
-}
-
 HostKVLayout kv_layout(const EngineConfig& c) {
   return {c.batch, c.shape.layers, c.shape.kv_heads, c.shape.head_dim, c.capacity, c.dtype};
 }
@@ -38,18 +24,18 @@ HostKVLayout kv_layout(const EngineConfig& c) {
 }  // namespace
 
 std::int64_t CudaCache::device_bytes(const EngineConfig& c) {
-  std::int64_t total = keeps_kv_on_host(c.policy) ? 0 : kv_layout(c).bytes();
-  total = checked_sum("the GPU cache size", total, label_bytes(c));
-  total = checked_sum("the GPU cache size", total, window_bytes(c));
-  if (keeps_labels(c)) total = checked_sum("the GPU cache size", total, std::int64_t(c.channels.index.size()) * 4);
+  std::int64_t total = keeps_kv_on_host(c.policy) ? 0 : kv_cache_bytes(c);
+  total = checked_sum("the GPU cache size", total, label_cache_bytes(c));
+  total = checked_sum("the GPU cache size", total, window_cache_bytes(c));
+  if (uses_label_channels(c)) total = checked_sum("the GPU cache size", total, std::int64_t(c.channels.index.size()) * 4);
   return checked_sum("the GPU cache size", total, checked_product("the length table", c.shape.layers, c.batch, 4));
 }
 
 CudaCache::CudaCache(const EngineConfig& config)
     : config_(config),
       layout_(kv_layout(config)),
-      labels_(std::size_t(label_bytes(config))),
-      window_(std::size_t(window_bytes(config))),
+      labels_(std::size_t(label_cache_bytes(config))),
+      window_(std::size_t(window_cache_bytes(config))),
       window_size_(config.budget.recent + 1),
       device_lengths_(std::size_t(config.shape.layers) * config.batch * sizeof(std::int32_t)),
       lengths_(std::size_t(config.shape.layers) * config.batch, 0) {
@@ -65,7 +51,7 @@ CudaCache::CudaCache(const EngineConfig& config)
     gpu_kv_ = gpu::DeviceBuffer(std::size_t(layout_.bytes()));
     kv_device_ = gpu_kv_.as<std::byte>();
   }
-  if (keeps_labels(config)) {
+  if (uses_label_channels(config)) {
     channels_ = gpu::DeviceBuffer(config.channels.index.size() * sizeof(std::int32_t));
     static_assert(sizeof(int) == sizeof(std::int32_t));
     DSO_CUDA_CHECK(cudaMemcpy(channels_.data(), config.channels.index.data(), channels_.bytes(),
@@ -155,7 +141,7 @@ void CudaCache::append(int layer, int first, int sequences, gpu::ConstRows k, gp
   kv.capacity = config_.capacity;
   gpu::append_kv(kv, stream);
 
-  if (keeps_labels(config_)) {
+  if (uses_label_channels(config_)) {
     gpu::LabelAppendArgs labels_args;
     labels_args.dtype = config_.dtype;
     labels_args.head_dim = s.head_dim;

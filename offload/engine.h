@@ -54,6 +54,24 @@ struct EngineConfig {
   std::vector<int> sync_layers{0};    // ds_offload: layers that select with their true query (layer 0 always does)
 };
 
+// Whether decode(layer) of an engine of this configuration must be given
+// q_next: layer + 1 selects with a speculative query under ds_offload.
+bool needs_q_next(const EngineConfig& config, int layer);
+// Whether config.channels is read: a sparse policy under Selector::labels.
+bool uses_label_channels(const EngineConfig& config);
+
+// What a sparse policy's selection picks for one query, over the tokens a
+// layer of one sequence holds, without decoding: for accuracy tools that
+// compare selections (a speculative query against the true one).
+struct SelectionProbe {
+  std::int64_t cached = 0;  // n, the tokens selected among
+  // The positions the top-k ranks, between the sink and the recent tokens;
+  // the sink and recent tokens are selected whatever the query.
+  std::int64_t ranked_begin = 0;
+  std::int64_t ranked_end = 0;
+  std::vector<std::vector<std::int32_t>> per_head;  // [kv_head]: the selected positions, ascending
+};
+
 // What a configuration needs, computed before anything is allocated. On the
 // cpu backend the GPU part lives in host memory too.
 struct MemoryPlan {
@@ -112,6 +130,14 @@ class Engine {
 
   // Tokens cached for a sequence at a layer.
   virtual std::int64_t length(int sequence, int layer) const = 0;
+
+  bool needs_q_next(int layer) const { return dso::needs_q_next(config(), layer); }
+  // The selection decode(layer) would make with query q ([q_heads][head_dim]
+  // of one sequence, in host memory, of the config's dtype) over the tokens
+  // the layer holds now, the step's own token not included. Changes nothing,
+  // statistics included. Throws dso::Error for a policy that selects nothing,
+  // and on the cuda backend, which has no probe.
+  virtual SelectionProbe probe_selection(int layer, int sequence, const void* q) = 0;
 
   virtual void set_stream(cudaStream_t stream) = 0;
   virtual const StepStats& stats() const = 0;

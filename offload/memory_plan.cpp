@@ -1,5 +1,4 @@
 #include "core/checked_math.h"
-#include "host_cache/host_kv_cache.h"
 #include "offload/config_checks.h"
 #include "offload/engine.h"
 #include "offload/policy_rules.h"
@@ -9,22 +8,17 @@ namespace dso {
 MemoryPlan Engine::plan(const EngineConfig& config) {
   validate_config(config);
   const AttentionShape& s = config.shape;
-  const std::int64_t elem = dtype_size(config.dtype);
   const Policy p = config.policy;
   MemoryPlan plan;
-  plan.kv_bytes = HostKVLayout{config.batch, s.layers, s.kv_heads, s.head_dim, config.capacity, config.dtype}.bytes();
+  plan.kv_bytes = kv_cache_bytes(config);
+  plan.label_bytes = label_cache_bytes(config);
+  plan.window_bytes = window_cache_bytes(config);
   if (is_sparse(p)) {
-    if (config.selector == Selector::labels)
-      plan.label_bytes = checked_product("the label cache size", config.batch, s.layers, s.kv_heads, config.capacity,
-                                         config.channels.r, elem);
     // Scores of every cached token and the selected positions, one (sequence, KV head) each.
     plan.workspace_bytes =
         checked_product("the selection workspace", config.batch, s.kv_heads, config.capacity + max_attended(config),
                         4);
   }
-  if (is_sparse(p) && keeps_kv_on_host(p))
-    plan.window_bytes = checked_product("the GPU window size", config.batch, s.layers, s.kv_heads,
-                                        config.budget.recent + 1, kv_token_bytes(config));
   plan.fetch_bytes = checked_product("the fetch buffer size", fetch_slots(p), config.batch, s.kv_heads,
                                      max_attended(config), kv_token_bytes(config));
 

@@ -2,18 +2,13 @@
 
 #include <algorithm>
 
+#include "core/checked_math.h"
+#include "host_cache/host_kv_cache.h"
+#include "offload/policy_def.h"
+
 namespace dso {
 
-int fetch_slots(Policy p) {
-  switch (p) {
-    case Policy::flexgen:
-    case Policy::ds_offload: return 2;
-    case Policy::ds_offload_sync: return 1;
-    case Policy::dense_gpu:
-    case Policy::ds_gpu: return 0;
-  }
-  return 0;
-}
+int fetch_slots(Policy p) { return policy_def(p).fetch_slots(); }
 
 bool selects_synchronously(const EngineConfig& config, int layer) {
   return layer == 0 || std::find(config.sync_layers.begin(), config.sync_layers.end(), layer) !=
@@ -21,11 +16,15 @@ bool selects_synchronously(const EngineConfig& config, int layer) {
 }
 
 bool selects_speculatively(const EngineConfig& config, int layer) {
-  return config.policy == Policy::ds_offload && !selects_synchronously(config, layer);
+  return policy_def(config.policy).selects_speculatively(config, layer);
 }
 
 bool needs_q_next(const EngineConfig& config, int layer) {
   return layer + 1 < config.shape.layers && selects_speculatively(config, layer + 1);
+}
+
+bool uses_label_channels(const EngineConfig& config) {
+  return is_sparse(config.policy) && config.selector == Selector::labels;
 }
 
 TokenBudget budget_at(const EngineConfig& config, std::int64_t n) {
@@ -52,6 +51,23 @@ std::int64_t max_attended(const EngineConfig& config) {
 
 std::int64_t kv_token_bytes(const EngineConfig& config) {
   return 2 * std::int64_t(config.shape.head_dim) * dtype_size(config.dtype);
+}
+
+std::int64_t kv_cache_bytes(const EngineConfig& config) {
+  const AttentionShape& s = config.shape;
+  return HostKVLayout{config.batch, s.layers, s.kv_heads, s.head_dim, config.capacity, config.dtype}.bytes();
+}
+
+std::int64_t label_cache_bytes(const EngineConfig& config) {
+  if (!uses_label_channels(config)) return 0;
+  return checked_product("the label cache size", config.batch, config.shape.layers, config.shape.kv_heads,
+                         config.capacity, config.channels.r, dtype_size(config.dtype));
+}
+
+std::int64_t window_cache_bytes(const EngineConfig& config) {
+  if (!is_sparse(config.policy) || !keeps_kv_on_host(config.policy)) return 0;
+  return checked_product("the GPU window size", config.batch, config.shape.layers, config.shape.kv_heads,
+                         config.budget.recent + 1, kv_token_bytes(config));
 }
 
 }  // namespace dso

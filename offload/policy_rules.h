@@ -26,8 +26,6 @@ bool selects_synchronously(const EngineConfig& config, int layer);
 // ds_offload layers that select from the speculative query handed to the
 // previous layer.
 bool selects_speculatively(const EngineConfig& config, int layer);
-// Whether decode(layer) must be given q_next.
-bool needs_q_next(const EngineConfig& config, int layer);
 
 // The budget for a selection over n cached tokens: k is budget.k, or
 // k_fraction * n (at least 1) where k_fraction is set.
@@ -45,5 +43,13 @@ std::int64_t max_attended(const EngineConfig& config);
 
 // Bytes of K and V of one token of one KV head.
 std::int64_t kv_token_bytes(const EngineConfig& config);
+
+// The sizes the memory plan and the cuda cache share, computed once here:
+// K and V of every sequence at capacity (host or GPU, by policy);
+std::int64_t kv_cache_bytes(const EngineConfig& config);
+// the label cache (0 unless the policy selects with label channels);
+std::int64_t label_cache_bytes(const EngineConfig& config);
+// the ring of newest tokens kept on the GPU by host-resident sparse policies.
+std::int64_t window_cache_bytes(const EngineConfig& config);
 
 }  // namespace dso
