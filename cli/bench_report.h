@@ -1,6 +1,6 @@
 #pragma once
 // What `dsoffload bench` prints: one JSON object per line and policy on
-// stdout, with the field names of DESIGN.md §5 (a contract users' scripts
+// stdout, with the field names of docs/architecture.md (a contract users' scripts
 // read), and a table for people on stderr, so that stdout stays parseable.
 #include <cstdint>
 #include <optional>

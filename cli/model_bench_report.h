@@ -1,6 +1,6 @@
 #pragma once
 // What the model mode prints: one JSON object per line and policy on stdout
-// with the fields of DESIGN.md §5 (a contract) and more, a table on stderr.
+// with the fields of docs/architecture.md (a contract) and more, a table on stderr.
 #include <cstdint>
 #include <optional>
 #include <string>

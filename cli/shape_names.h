@@ -1,5 +1,5 @@
 #pragma once
-// The attention shapes benchmarks are run on, by name (DESIGN.md §5), or
+// The attention shapes benchmarks are run on, by name (docs/architecture.md, the benchmark protocol), or
 // spelled out as "L4-Hq8-Hkv2-d64".
 #include <string>
 #include <string_view>

@@ -1,5 +1,5 @@
 #pragma once
-// The fields of DESIGN.md §5 that every decode-benchmark JSON line starts
+// The fields of docs/architecture.md (the benchmark protocol) that every decode-benchmark JSON line starts
 // with, in that order, so that both benchmark modes agree on what tokens/s
 // and the H2D rate of a step mean.
 #include <cstdint>

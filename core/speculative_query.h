@@ -1,6 +1,6 @@
 #pragma once
 // The rows of a layer's query projection that its speculative query needs
-// (DESIGN.md §2, offload mode): q̂ = RoPE(W_q x) is read by the label scorer at
+// (ds_offload, docs/architecture.md): q̂ = RoPE(W_q x) is read by the label scorer at
 // the label channels only, and RoPE mixes channel c with its partner
 // (c + d/2) mod d, so only the rows of those pairs are multiplied. Packed once
 // at load, shared by the CPU and GPU backends.

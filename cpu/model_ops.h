@@ -56,7 +56,7 @@ void add(float* x, const float* y, std::int64_t n);
 template <class From, class To>
 void cast(const From* in, std::int64_t n, To* out);
 
-// The speculative query of DESIGN.md §2 for the layer whose W_q was packed:
+// The speculative query of ds_offload (docs/architecture.md) for the layer whose W_q was packed:
 // out [batch][q_heads][head_dim] holds RoPE(W_q x) at every channel of the
 // pack's pairs and zero elsewhere. x is [batch][hidden] (layer i's normalised
 // input); spec.heads must be the pack's q_heads. Each packed channel equals the

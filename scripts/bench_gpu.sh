@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The runs of the benchmark protocol (DESIGN.md §5) on an H100 with 125 GiB of
+# The runs of the benchmark protocol (docs/architecture.md) on an H100 with 125 GiB of
 # host memory, each a separate process writing JSON lines to OUTDIR/<run>.jsonl
 # and its stderr (fill and allocation times, progress, table) to
 # OUTDIR/<run>.log; then the sweep's plot and a Markdown table of everything.

@@ -21,7 +21,7 @@ using test::json_lines;
 using test::run_tool;
 using test::ToolRun;
 
-// DESIGN.md §5's fields, and the model mode's own.
+// The benchmark protocol's fields (docs/architecture.md), and the model mode's own.
 const char* const kContractFields[] = {"device",        "policy",      "shape",       "weights",
                                        "context",       "batch",       "k",           "r",
                                        "ms_per_step",   "tokens_per_s", "h2d_bytes_per_step", "h2d_GBps",

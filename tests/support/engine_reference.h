@@ -1,7 +1,7 @@
 #pragma once
 // The engine's decode, recomputed independently for tests: a mirror of the
 // cache as plain vectors, the attended set of every policy built from the
-// rules of DESIGN.md §2 (selection with cpu::score_labels/select_topk over
+// rules of docs/architecture.md (selection with cpu::score_labels/select_topk over
 // labels gathered here), attention in float64, and the bytes each policy
 // should move.
 #include <algorithm>
