@@ -1,5 +1,8 @@
 #include "gpu/memory.h"
 
+#include <array>
+#include <atomic>
+
 #include "gpu/check.h"
 
 namespace dso::gpu {
@@ -76,14 +79,21 @@ float Event::elapsed_ms_since(const Event& start) const {
 }
 
 int multiprocessor_count() {
-  static const int count = [] {
-    int device = 0;
-    DSO_CUDA_CHECK(cudaGetDevice(&device));
+  // Asked once per device: devices differ, and the grids launched on each are sized for its own.
+  static std::array<std::atomic<int>, 64> counts{};
+  int device = 0;
+  DSO_CUDA_CHECK(cudaGetDevice(&device));
+  if (device >= int(counts.size())) {
     int sms = 0;
     DSO_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
     return sms;
-  }();
-  return count;
+  }
+  int sms = counts[std::size_t(device)].load(std::memory_order_relaxed);
+  if (sms == 0) {
+    DSO_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    counts[std::size_t(device)].store(sms, std::memory_order_relaxed);
+  }
+  return sms;
 }
 
 }  // namespace dso::gpu

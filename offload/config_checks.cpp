@@ -1,6 +1,7 @@
 #include "offload/config_checks.h"
 
 #include <limits>
+#include <utility>
 
 #include "core/error.h"
 #include "offload/policy_def.h"
@@ -11,6 +12,23 @@ namespace dso {
 void validate_config(const EngineConfig& config) {
   config.shape.validate();
   require(config.dtype == DType::f16 || config.dtype == DType::bf16, "dtype must be f16 or bf16");
+  const KVFormat format = kv_format_in(config);
+  require(kv_format_name(format) != "unknown", "unknown K/V format ", int(format));
+  require(format == kv_format_of(config.dtype), "kv_format ", kv_format_name(format), " with dtype ",
+          dtype_name(config.dtype), ": the backends store K/V as the activations come, so the cache holds the dtype's own "
+          "format (", kv_format_name(kv_format_of(config.dtype)), ")");
+  require(config.device.index >= 0, "device index must not be negative, got ", config.device.index);
+  require(config.device.multiprocessors >= 0, "device multiprocessors must not be negative, got ",
+          config.device.multiprocessors);
+  const AttentionShape& s = config.shape;
+  for (const auto& [what, given] : {std::pair{"q_strides", config.q_strides}, std::pair{"out_strides", config.out_strides}}) {
+    require(given.sequence >= 0 && given.head >= 0, what, " must not be negative");
+    const std::int64_t head = given.head ? given.head : s.head_dim;
+    const std::int64_t sequence = given.sequence ? given.sequence : std::int64_t(s.q_heads) * s.head_dim;
+    require(head >= s.head_dim && sequence >= head * s.q_heads, what, " {", given.sequence, ", ", given.head,
+            "} make heads or sequences overlap: a head needs ", s.head_dim, " elements, a sequence ", s.q_heads,
+            " heads");
+  }
   require(config.backend == Backend::cpu || config.backend == Backend::cuda, "unknown backend ",
           int(config.backend));
   const PolicyDef& policy = policy_def(config.policy);  // throws for a value no policy has

@@ -19,7 +19,10 @@ CpuEngine<T>::CpuEngine(const EngineConfig& config)
       kv_({config.batch, config.shape.layers, config.shape.kv_heads, config.shape.head_dim, config.capacity,
            config.dtype},
           HostMemoryKind::aligned),  // nothing reads it by DMA on this backend
-      head_out_(std::size_t(config.shape.group()) * config.shape.head_dim) {
+      head_out_(std::size_t(config.shape.group()) * config.shape.head_dim),
+      q_strides_(q_strides_in(config)),
+      out_strides_(out_strides_in(config)),
+      query_copy_(head_out_.size()) {
   const AttentionShape& s = config.shape;
   if (uses_label_channels(config)) labels_ = CpuLabelCache<T>(config.channels, config.batch, config.capacity);
   if (config.selector == Selector::sparq) step_channels_.resize(std::size_t(config.sparq_r));
@@ -135,8 +138,10 @@ void CpuEngine<T>::attend(const CpuStep<T>& step, int s, int h, const T* keys, c
     cpu::sparse_attention(q_group, group(), head_dim(), keys, values, indices, count, o);
   else
     cpu::dense_attention(q_group, group(), head_dim(), keys, values, count, o);
-  T* dst = step.out + (std::int64_t(s) * config_.shape.q_heads + h * group()) * head_dim();
-  for (std::size_t i = 0; i < head_out_.size(); ++i) dst[i] = from_float<T>(o[i]);
+  T* dst = step.out + s * out_strides_.sequence + std::int64_t(h) * group() * out_strides_.head;
+  for (int g = 0; g < group(); ++g)
+    for (int c = 0; c < head_dim(); ++c)
+      dst[g * out_strides_.head + c] = from_float<T>(o[std::size_t(g) * head_dim() + c]);
   stats_.tokens_selected += count;
 }
 

@@ -6,6 +6,7 @@
 // outputs, selections and byte counts are the reference for the cuda backend.
 // CpuEngine holds what every policy shares and the steps they are made of;
 // each policy's decode (offload/policy_<name>.cpp) puts those steps in order.
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -39,7 +40,7 @@ class CpuEngine final : public Engine {
 
   const EngineConfig& config() const override { return config_; }
   std::int64_t length(int sequence, int layer) const override { return kv_.length(sequence, layer); }
-  void set_stream(cudaStream_t) override {}  // nothing runs on a CUDA stream here
+  void set_stream(CUstream_st*) override {}  // nothing runs on a CUDA stream here
   const StepStats& stats() const override { return stats_; }
   void reset_stats() override { stats_ = {}; }
   SelectionProbe probe_selection(int layer, int sequence, const void* q) override;
@@ -75,9 +76,14 @@ class CpuEngine final : public Engine {
   int head_dim() const { return config_.shape.head_dim; }
   int kv_heads() const { return config_.shape.kv_heads; }
   std::int64_t head_index(int s, int h) const { return std::int64_t(s) * kv_heads() + h; }
-  // The group's query heads of one (sequence, KV head): [group][head_dim].
-  const T* query(const T* q, int s, int h) const {
-    return q + (std::int64_t(s) * config_.shape.q_heads + h * group()) * head_dim();
+  // The group's query heads of one (sequence, KV head), [group][head_dim]
+  // contiguous: in place where heads are packed, else copied out of the view.
+  const T* query(const T* q, int s, int h) {
+    const T* first = q + s * q_strides_.sequence + std::int64_t(h) * group() * q_strides_.head;
+    if (q_strides_.head == head_dim()) return first;
+    for (int g = 0; g < group(); ++g)
+      std::copy_n(first + g * q_strides_.head, head_dim(), query_copy_.data() + std::int64_t(g) * head_dim());
+    return query_copy_.data();
   }
   // One token of one sequence from a [batch][kv_heads][head_dim] input.
   const T* new_token(const T* x, int s) const { return x + std::int64_t(s) * kv_heads() * head_dim(); }
@@ -99,6 +105,9 @@ class CpuEngine final : public Engine {
   std::vector<std::int32_t> selected_;        // ds_gpu: [batch][kv_heads][max_attended]
   std::vector<std::int64_t> selected_count_;  // ds_gpu: [batch][kv_heads]
   std::vector<float> head_out_;               // [group][head_dim]
+  ActivationStrides q_strides_;               // packed ones filled in
+  ActivationStrides out_strides_;
+  std::vector<T> query_copy_;                 // [group][head_dim], where q's heads are not packed
   StepStats stats_;
 };
 

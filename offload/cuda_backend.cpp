@@ -7,7 +7,7 @@
 #include <algorithm>
 
 #include "core/checked_math.h"
-#include "core/device.h"
+#include "core/device_context.h"
 #include "core/error.h"
 #include "gpu/check.h"
 #include "offload/available_memory.h"
@@ -49,6 +49,12 @@ Footprint footprint(const EngineConfig& c) {
 
 void check_supported(const EngineConfig& c) {
   const AttentionShape& s = c.shape;
+  const ActivationStrides packed{std::int64_t(s.q_heads) * s.head_dim, s.head_dim};
+  const ActivationStrides q = q_strides_in(c), out = out_strides_in(c);
+  require(q.sequence == packed.sequence && q.head == packed.head && out.sequence == packed.sequence &&
+              out.head == packed.head,
+          "the cuda backend takes q and out packed, [batch][q_heads][head_dim] (q_strides and out_strides 0); use the "
+          "cpu backend for views");
   require(gpu::decode_attention_supports(s.q_heads, s.kv_heads, s.head_dim), "the cuda backend supports head_dim ",
           "64 or 128 and 1 to 8 query heads per KV head; the shape has head_dim ", s.head_dim, " and ", s.group(),
           " query heads per KV head (use the cpu backend)");
@@ -59,7 +65,8 @@ void check_footprint_fits(const EngineConfig& c) {
   const std::int64_t free = available_gpu_bytes();
   require(f.total() <= free, "needs ", format_bytes(f.total()), " of GPU memory (cache ", format_bytes(f.cache),
           ", fetch buffers ", format_bytes(f.policy.fetch), ", selection ", format_bytes(f.policy.selection),
-          ", attention ", format_bytes(f.attention), "), ", format_bytes(free), " free on ", device_name());
+          ", attention ", format_bytes(f.attention), "), ", format_bytes(free), " free on ",
+          device_name(c.device.index));
 }
 
 // Kernels read what they are given directly: GPU memory, managed memory, or
@@ -87,7 +94,7 @@ std::int64_t attended_rows(const EngineConfig& c) {
 SelectionShape selection_shape(const EngineConfig& c) {
   return {c.dtype,    c.batch,    c.shape.q_heads,
           c.shape.kv_heads, c.shape.head_dim, c.channels.r,
-          c.capacity, c.selector == Selector::sparq ? c.sparq_r : 0};
+          c.capacity, c.selector == Selector::sparq ? c.sparq_r : 0, c.device.multiprocessors};
 }
 
 SlotShape slot_shape(const EngineConfig& c) {
@@ -99,6 +106,7 @@ gpu::ConstRows as_const(const gpu::Rows& rows) { return {rows.data, rows.strides
 CudaEngine::CudaEngine(const EngineConfig& config, const CudaEngineOptions& options)
     : config_(config),
       policy_(policy_def(config.policy)),
+      stream_(config.device.stream),
       clock_(options.time_phases, kPhasesPerLayer * config.shape.layers),
       cache_(config),
       rows_(attended_rows(config)),
@@ -109,11 +117,14 @@ CudaEngine::CudaEngine(const EngineConfig& config, const CudaEngineOptions& opti
       state_(policy_.make_cuda_state(*this)) {}
 
 CudaEngine::~CudaEngine() {
+  const ScopedDevice on(config_.device.index);
   // Queued work still reads and writes the buffers about to be freed.
   cudaStreamSynchronize(stream_);
+  state_.reset();
 }
 
 void CudaEngine::set_stream(cudaStream_t stream) {
+  const ScopedDevice on(config_.device.index);
   // Work queued on the old stream comes before anything queued on the new one.
   stream_switch_.record(stream_);
   DSO_CUDA_CHECK(cudaStreamWaitEvent(stream, stream_switch_.get(), 0));
@@ -122,6 +133,7 @@ void CudaEngine::set_stream(cudaStream_t stream) {
 
 const StepStats& CudaEngine::stats() const {
   if (clock_.enabled()) {
+    const ScopedDevice on(config_.device.index);
     clock_.collect();
     stats_.ms_select = clock_.total_ms(Phase::select);
     stats_.ms_fetch = clock_.total_ms(Phase::fetch);
@@ -131,6 +143,7 @@ const StepStats& CudaEngine::stats() const {
 }
 
 void CudaEngine::reset_stats() {
+  const ScopedDevice on(config_.device.index);
   clock_.reset();
   stats_ = {};
 }
@@ -145,6 +158,7 @@ void CudaEngine::prefill(int layer, int sequence, const void* k, const void* v, 
   require(count <= config_.capacity - n, "appending ", count, " tokens to sequence ", sequence, " layer ", layer,
           " would hold ", n + count, " tokens, past its capacity of ", config_.capacity);
   if (count == 0) return;
+  const ScopedDevice on(config_.device.index);
   require_device_accessible(k, "prefill's k");
   require_device_accessible(v, "prefill's v");
   const int d = config_.shape.head_dim, heads = config_.shape.kv_heads;
@@ -156,6 +170,7 @@ void CudaEngine::decode(int layer, const void* q, const void* k_new, const void*
                         void* out) {
   const std::span<const std::int64_t> lengths = cache_.lengths(layer);  // checks the layer
   check_decode_call(config_, layer, {q, k_new, v_new, q_next, out}, lengths);
+  const ScopedDevice on(config_.device.index);
   require_device_accessible(q, "decode's q");
   require_device_accessible(k_new, "decode's k_new");
   require_device_accessible(v_new, "decode's v_new");
@@ -232,8 +247,12 @@ LayerSource CudaEngine::source(int layer) const {
           as_const(cache_.labels(layer)), cache_.device_lengths(layer)};
 }
 
-std::unique_ptr<Engine> make_cuda_engine(const EngineConfig& config, const CudaEngineOptions& options) {
-  check_supported(config);
+std::unique_ptr<Engine> make_cuda_engine(const EngineConfig& requested, const CudaEngineOptions& options) {
+  check_supported(requested);
+  // Everything the engine allocates, it allocates on its device.
+  const ScopedDevice on(requested.device.index);
+  EngineConfig config = requested;
+  if (config.device.multiprocessors == 0) config.device.multiprocessors = gpu::multiprocessor_count();
   check_footprint_fits(config);
   return std::make_unique<CudaEngine>(config, options);
 }

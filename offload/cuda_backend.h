@@ -49,7 +49,7 @@ class CudaEngine final : public Engine {
 
   const EngineConfig& config() const override { return config_; }
   std::int64_t length(int sequence, int layer) const override { return cache_.length(sequence, layer); }
-  void set_stream(cudaStream_t stream) override;
+  void set_stream(CUstream_st* stream) override;
   const StepStats& stats() const override;
   void reset_stats() override;
   SelectionProbe probe_selection(int layer, int sequence, const void* q) override;

@@ -7,9 +7,12 @@
 // device for Backend::cuda), of the config's dtype, row-major:
 //   q, out:        [batch][q_heads][head_dim]   (q after RoPE)
 //   k_new, v_new:  [batch][kv_heads][head_dim]  (k after RoPE)
-// On the cuda backend work is ordered on the engine's stream (set_stream).
+// q, q_next and out may be views with other strides (EngineConfig's
+// q_strides, out_strides). On the cuda backend work runs on the config's
+// device and is ordered on the engine's stream (DeviceContext, set_stream).
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,7 +21,11 @@
 
 #include "core/dtype.h"
 #include "core/label_channels.h"
+#include "core/kv_format.h"
 #include "core/shape.h"
+
+// cudaStream_t is CUstream_st*: the engine's stream is named without CUDA's headers.
+struct CUstream_st;
 
 namespace dso {
 
@@ -39,9 +46,26 @@ Policy parse_policy(std::string_view name);  // throws dso::Error naming the cho
 bool keeps_kv_on_host(Policy p);             // flexgen, ds_offload, ds_offload_sync
 bool is_sparse(Policy p);                    // every policy but dense_gpu and flexgen
 
+// Where a cuda engine runs. Two engines with different contexts (devices,
+// streams) live side by side in one process; the cpu backend ignores it.
+struct DeviceContext {
+  int index = 0;                  // the CUDA device the engine allocates on and runs on
+  CUstream_st* stream = nullptr;  // the engine's stream until set_stream; null: the legacy default stream
+  int multiprocessors = 0;        // what grids are sized for; 0: the device's count, filled in at creation
+};
+
+// Element strides of a [batch][q_heads][head_dim] tensor that may be a view:
+// between sequences and between query heads (a head's head_dim elements are
+// contiguous). 0: packed, q_heads * head_dim and head_dim.
+struct ActivationStrides {
+  std::int64_t sequence = 0;
+  std::int64_t head = 0;
+};
+
 struct EngineConfig {
   AttentionShape shape;
-  DType dtype = DType::f16;
+  DType dtype = DType::f16;      // of q, q_next, out, k_new, v_new and prefill's k, v
+  std::optional<KVFormat> kv_format;  // what the cache stores; unset: the dtype's own format
   Policy policy = Policy::ds_offload;
   Backend backend = Backend::cpu;
   int batch = 1;
@@ -52,7 +76,16 @@ struct EngineConfig {
   Selector selector = Selector::labels;
   int sparq_r = 0;                    // Selector::sparq: channels picked per step and KV head
   std::vector<int> sync_layers{0};    // ds_offload: layers that select with their true query (layer 0 always does)
+  DeviceContext device;               // cuda backend
+  ActivationStrides q_strides;        // q and q_next
+  ActivationStrides out_strides;
 };
+
+// What the cache of this configuration stores.
+KVFormat kv_format_in(const EngineConfig& config);
+// The strides of q (q_next) and out, with packed ones filled in.
+ActivationStrides q_strides_in(const EngineConfig& config);
+ActivationStrides out_strides_in(const EngineConfig& config);
 
 // Whether decode(layer) of an engine of this configuration must be given
 // q_next: layer + 1 selects with a speculative query under ds_offload.
@@ -139,7 +172,8 @@ class Engine {
   // and on the cuda backend, which has no probe.
   virtual SelectionProbe probe_selection(int layer, int sequence, const void* q) = 0;
 
-  virtual void set_stream(cudaStream_t stream) = 0;
+  // Orders later work on `stream` (a cudaStream_t), after all queued before.
+  virtual void set_stream(CUstream_st* stream) = 0;
   virtual const StepStats& stats() const = 0;
   virtual void reset_stats() = 0;
 };

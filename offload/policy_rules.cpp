@@ -23,6 +23,20 @@ bool needs_q_next(const EngineConfig& config, int layer) {
   return layer + 1 < config.shape.layers && selects_speculatively(config, layer + 1);
 }
 
+KVFormat kv_format_in(const EngineConfig& config) { return config.kv_format.value_or(kv_format_of(config.dtype)); }
+
+ActivationStrides q_strides_in(const EngineConfig& config) {
+  const AttentionShape& s = config.shape;
+  return {config.q_strides.sequence ? config.q_strides.sequence : std::int64_t(s.q_heads) * s.head_dim,
+          config.q_strides.head ? config.q_strides.head : s.head_dim};
+}
+
+ActivationStrides out_strides_in(const EngineConfig& config) {
+  const AttentionShape& s = config.shape;
+  return {config.out_strides.sequence ? config.out_strides.sequence : std::int64_t(s.q_heads) * s.head_dim,
+          config.out_strides.head ? config.out_strides.head : s.head_dim};
+}
+
 bool uses_label_channels(const EngineConfig& config) {
   return is_sparse(config.policy) && config.selector == Selector::labels;
 }
@@ -50,7 +64,7 @@ std::int64_t max_attended(const EngineConfig& config) {
 }
 
 std::int64_t kv_token_bytes(const EngineConfig& config) {
-  return 2 * std::int64_t(config.shape.head_dim) * dtype_size(config.dtype);
+  return 2 * std::int64_t(config.shape.head_dim) * kv_format_size(kv_format_in(config));
 }
 
 std::int64_t kv_cache_bytes(const EngineConfig& config) {
@@ -61,7 +75,7 @@ std::int64_t kv_cache_bytes(const EngineConfig& config) {
 std::int64_t label_cache_bytes(const EngineConfig& config) {
   if (!uses_label_channels(config)) return 0;
   return checked_product("the label cache size", config.batch, config.shape.layers, config.shape.kv_heads,
-                         config.capacity, config.channels.r, dtype_size(config.dtype));
+                         config.capacity, config.channels.r, kv_format_size(kv_format_in(config)));
 }
 
 std::int64_t window_cache_bytes(const EngineConfig& config) {

@@ -48,7 +48,7 @@ void SparseFetch::gather(FetchSlot& slot, const LayerSource& source, std::int64_
   // Blocks for a quarter of the multiprocessors keep the PCIe link as busy
   // as a full wave does (measured on whole ds_offload_sync steps), and leave
   // the rest to the layer computing meanwhile.
-  gather.max_blocks = std::max(1, gpu::multiprocessor_count() / 4);
+  gather.max_blocks = std::max(1, (multiprocessors_ > 0 ? multiprocessors_ : gpu::multiprocessor_count()) / 4);
   gpu::gather_rows(gather, stream);
   clock.end(fetch, stream);
 }

@@ -27,7 +27,7 @@ struct LayerSource {
 
 class SparseFetch {
  public:
-  explicit SparseFetch(const SelectionShape& shape) : selection_(shape) {}
+  explicit SparseFetch(const SelectionShape& shape) : selection_(shape), multiprocessors_(shape.multiprocessors) {}
 
   static std::int64_t device_bytes(const SelectionShape& shape) { return TokenSelection::device_bytes(shape); }
 
@@ -46,6 +46,7 @@ class SparseFetch {
 
  private:
   TokenSelection selection_;
+  int multiprocessors_;  // 0: the current device's
 };
 
 }  // namespace dso

@@ -29,6 +29,7 @@ struct SelectionShape {
   int r = 0;                    // label channels (Selector::labels)
   std::int64_t max_tokens = 0;  // the most tokens a selection runs over: the cache capacity
   int sparq_r = 0;              // channels picked per step (Selector::sparq); 0: select_sparq is not planned for
+  int multiprocessors = 0;      // of the device the gather after it runs on; 0: the current device's
 };
 
 // One layer's labels and a query to score them with.
