@@ -18,8 +18,8 @@ template <class T>
 class CpuEngine;  // offload/cpu_engine.h
 template <class T>
 struct CpuStep;   // offload/cpu_engine.h: one layer's tensors and lengths
-class CudaEngine;  // offload/cuda_engine_core.h
-struct CudaStep;   // offload/cuda_engine_core.h
+class CudaEngine;  // offload/cuda_backend.h
+struct CudaStep;   // offload/cuda_backend.h
 
 // What one cuda engine holds for its policy beyond the cache (selection
 // workspaces, fetch slots, a prefetcher), and the policy's decode over it.
