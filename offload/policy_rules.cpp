@@ -35,7 +35,7 @@ TokenBudget budget_at(const EngineConfig& config, std::int64_t n) {
 }
 
 std::int64_t window_begin(std::int64_t n, const TokenBudget& budget) {
-  return std::max(std::min(n, budget.sink), n - budget.recent);
+  return window_begin(n, budget.sink, budget.recent);
 }
 
 std::int64_t fetched_tokens(std::int64_t n, const TokenBudget& budget) {
