@@ -6,8 +6,10 @@
 #include <cstring>
 #include <vector>
 
+#include "core/recent_window.h"
 #include "cpu/attention.h"
 #include "cpu/scores.h"
+#include "cpu/step_counts.h"
 #include "cpu/topk.h"
 #include "host_cache/host_kv_cache.h"
 #include "offload/backends.h"
@@ -40,7 +42,7 @@ class CpuEngine final : public Engine {
       selected_count_.resize(std::size_t(config.batch) * s.kv_heads);
     }
     if (is_sparse(config.policy) && keeps_kv_on_host(config.policy))
-      window_ = CpuWindow<T>(config.batch, s.layers, s.kv_heads, s.head_dim, config.budget.recent + 1);
+      window_ = CpuWindow<T>(config.batch, s.layers, s.kv_heads, s.head_dim, window_rows(config.budget.recent));
     for (int i = 0; i < fetch_slots(config.policy); ++i)
       slots_.emplace_back(config.batch, s.kv_heads, max_attended(config), s.head_dim);
   }
@@ -176,12 +178,14 @@ class CpuEngine final : public Engine {
     const std::int64_t rows = max_attended(config_);
     for (int s = 0; s < config_.batch; ++s)
       for (int h = 0; h < kv_heads(); ++h) {
-        std::int32_t* indices = selected_.data() + head_index(s, h) * rows;
         const std::int64_t n = lengths[std::size_t(s)];
-        const std::int64_t count = select(layer, s, h, query(in.q, s, h), n, indices);
-        indices[count] = std::int32_t(n);  // the current token, always attended
-        selected_count_[std::size_t(head_index(s, h))] = count + 1;
+        selected_count_[std::size_t(head_index(s, h))] =
+            std::int32_t(select(layer, s, h, query(in.q, s, h), n, selected_.data() + head_index(s, h) * rows));
       }
+    // The current token is always attended.
+    const std::vector<std::int32_t> positions(lengths.begin(), lengths.end());
+    cpu::append_current_token(selected_.data(), rows, selected_count_.data(), positions.data(), config_.batch,
+                              kv_heads());
     append_step_token(layer, in, lengths);
     for (int s = 0; s < config_.batch; ++s)
       for (int h = 0; h < kv_heads(); ++h)
@@ -224,8 +228,8 @@ class CpuEngine final : public Engine {
       for (int h = 0; h < kv_heads(); ++h) {
         const std::int64_t n = lengths[std::size_t(s)];
         std::int32_t* indices = slot.indices_of(s, h);
-        select(layer, s, h, query(q, s, h), n, indices);
-        const std::int64_t fetched = fetched_tokens(n, budget_at(config_, n));
+        const std::int64_t selected = select(layer, s, h, query(q, s, h), n, indices);
+        const std::int64_t fetched = cpu::fetched_count(selected, n, config_.budget.sink, config_.budget.recent);
         PhaseTimer timer(stats_.ms_fetch);
         for (std::int64_t i = 0; i < fetched; ++i)
           kv_.read(s, layer, h, indices[i], 1, slot.keys_of(s, h) + i * head_dim(),
@@ -243,15 +247,15 @@ class CpuEngine final : public Engine {
       for (int h = 0; h < kv_heads(); ++h) {
         const std::int64_t n = lengths[std::size_t(s)];
         const std::int64_t fetched = slot.fetched[std::size_t(head_index(s, h))];
-        const std::int64_t begin = window_begin(n, budget_at(config_, n));
+        std::int64_t attended = 0;
         {
           // Fetched tokens all lie below the window, so appending the window
           // keeps positions ascending, the order ds_gpu attends in.
           PhaseTimer timer(stats_.ms_fetch);
-          window_.copy(s, layer, h, begin, n + 1, slot.keys_of(s, h) + fetched * head_dim(),
-                       slot.values_of(s, h) + fetched * head_dim());
+          attended =
+              window_.assemble(s, layer, h, n, config_.budget, fetched, slot.keys_of(s, h), slot.values_of(s, h));
         }
-        attend(in, s, h, slot.keys_of(s, h), slot.values_of(s, h), nullptr, fetched + n + 1 - begin);
+        attend(in, s, h, slot.keys_of(s, h), slot.values_of(s, h), nullptr, attended);
       }
   }
 
@@ -263,7 +267,7 @@ class CpuEngine final : public Engine {
   std::vector<int> step_channels_;            // Selector::sparq: this step's channels, one head at a time
   std::vector<float> scores_;                 // [capacity], one head at a time
   std::vector<std::int32_t> selected_;        // ds_gpu: [batch][kv_heads][max_attended]
-  std::vector<std::int64_t> selected_count_;  // ds_gpu: [batch][kv_heads]
+  std::vector<std::int32_t> selected_count_;  // ds_gpu: [batch][kv_heads]
   std::vector<float> head_out_;               // [group][head_dim]
   StepStats stats_;
 };

@@ -2,6 +2,8 @@
 
 #include "core/checked_math.h"
 #include "core/error.h"
+#include "core/recent_window.h"
+#include "gpu/advance_lengths.h"
 #include "gpu/append.h"
 #include "gpu/check.h"
 #include "gpu/labels.h"
@@ -27,8 +29,8 @@ std::int64_t label_bytes(const EngineConfig& c) {
 
 std::int64_t window_bytes(const EngineConfig& c) {
   if (!is_sparse(c.policy) || !keeps_kv_on_host(c.policy)) return 0;
-  return checked_product("the GPU window size", 2, c.batch, c.shape.layers, c.shape.kv_heads, c.budget.recent + 1,
-                         c.shape.head_dim, dtype_size(c.dtype));
+  return checked_product("the GPU window size", 2, c.batch, c.shape.layers, c.shape.kv_heads,
+                         window_rows(c.budget.recent), c.shape.head_dim, dtype_size(c.dtype));
 }
 
 HostKVLayout kv_layout(const EngineConfig& c) {
@@ -50,7 +52,7 @@ CudaCache::CudaCache(const EngineConfig& config)
       layout_(kv_layout(config)),
       labels_(std::size_t(label_bytes(config))),
       window_(std::size_t(window_bytes(config))),
-      window_size_(config.budget.recent + 1),
+      window_size_(window_rows(config.budget.recent)),
       device_lengths_(std::size_t(config.shape.layers) * config.batch * sizeof(std::int32_t)),
       lengths_(std::size_t(config.shape.layers) * config.batch, 0) {
   if (host_kv()) {
@@ -121,7 +123,7 @@ const std::int32_t* CudaCache::channels(int layer) const {
   return channels_.as<std::int32_t>() + std::int64_t(layer) * config_.shape.kv_heads * config_.channels.r;
 }
 
-WindowRing CudaCache::window(int layer) const {
+gpu::WindowRing CudaCache::window(int layer) const {
   const AttentionShape& s = config_.shape;
   const std::int64_t head = window_size_ * s.head_dim;
   const gpu::RowStrides strides{std::int64_t(s.layers) * s.kv_heads * head, head, s.head_dim};
@@ -168,12 +170,12 @@ void CudaCache::append(int layer, int first, int sequences, gpu::ConstRows k, gp
     gpu::append_labels(labels_args, stream);
   }
   if (has_window()) {
-    WindowRing ring = window(layer);
+    gpu::WindowRing ring = window(layer);
     ring.keys = from_sequence(ring.keys, first, elem());
     ring.values = from_sequence(ring.values, first, elem());
-    append_to_ring({s.head_dim, k, v, sequences, s.kv_heads, count, positions, ring}, stream);
+    gpu::append_to_ring({config_.dtype, s.head_dim, k, v, sequences, s.kv_heads, count, positions, ring}, stream);
   }
-  advance_lengths(positions, sequences, count, stream);
+  gpu::advance_lengths({positions, sequences, count}, stream);
   for (int i = first; i < first + sequences; ++i) lengths_[std::size_t(layer) * config_.batch + i] += count;
 }
 

@@ -33,14 +33,15 @@
 #include "core/error.h"
 #include "gpu/append.h"
 #include "gpu/check.h"
+#include "gpu/current_token.h"
 #include "gpu/decode_attention.h"
 #include "gpu/memory.h"
+#include "gpu/window_assembly.h"
 #include "offload/available_memory.h"
 #include "offload/backends.h"
 #include "offload/config_checks.h"
 #include "offload/cuda_cache.h"
 #include "offload/cuda_layer_fetcher.h"
-#include "offload/cuda_step_kernels.h"
 #include "offload/format_bytes.h"
 #include "offload/policy_rules.h"
 #include "prefetch/fetch_slot.h"
@@ -329,7 +330,8 @@ class CudaEngine final : public Engine {
       selection_->select({in.q, cache_.channels(layer), as_const(cache_.labels(layer)), cache_.device_lengths(layer)},
                          budgets_, selected, stream_);
     clock_.end(timer, stream_);
-    append_current_token({indices, rows_, counts, cache_.device_lengths(layer), config_.batch, kv_heads()}, stream_);
+    gpu::append_current_token({indices, rows_, counts, cache_.device_lengths(layer), config_.batch, kv_heads()},
+                              stream_);
     append_step(layer, in);
     attend(in, as_const(cache_.keys(layer)), as_const(cache_.values(layer)), counts, true, indices);
     count_attended(budgets_);
@@ -360,10 +362,10 @@ class CudaEngine final : public Engine {
   // After the append: the window behind the fetched rows, and what attention reads.
   void attend_slot(int layer, const StepInputs& in, FetchSlot& slot) {
     const int timer = clock_.begin(Phase::fetch, stream_);
-    assemble_window({config_.shape.head_dim, config_.batch, kv_heads(), cache_.window(layer),
-                     cache_.device_lengths(layer), config_.budget.sink, config_.budget.recent, slot.fetched(),
-                     slot.keys(), slot.values(), slot.attended()},
-                    stream_);
+    gpu::assemble_window({config_.dtype, config_.shape.head_dim, config_.batch, kv_heads(), cache_.window(layer),
+                          cache_.device_lengths(layer), config_.budget.sink, config_.budget.recent, slot.fetched(),
+                          slot.keys(), slot.values(), slot.attended()},
+                         stream_);
     clock_.end(timer, stream_);
     attend(in, as_const(slot.keys()), as_const(slot.values()), slot.attended(), true, nullptr);
   }

@@ -1,4 +1,5 @@
 #include "core/checked_math.h"
+#include "core/recent_window.h"
 #include "host_cache/host_kv_cache.h"
 #include "offload/config_checks.h"
 #include "offload/engine.h"
@@ -24,7 +25,7 @@ MemoryPlan Engine::plan(const EngineConfig& config) {
   }
   if (is_sparse(p) && keeps_kv_on_host(p))
     plan.window_bytes = checked_product("the GPU window size", config.batch, s.layers, s.kv_heads,
-                                        config.budget.recent + 1, kv_token_bytes(config));
+                                        window_rows(config.budget.recent), kv_token_bytes(config));
   plan.fetch_bytes = checked_product("the fetch buffer size", fetch_slots(p), config.batch, s.kv_heads,
                                      max_attended(config), kv_token_bytes(config));
 
