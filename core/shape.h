@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/recent_window.h"
 
 namespace dso {
 
@@ -35,9 +36,10 @@ struct TokenBudget {
   std::int64_t recent = 0;
 };
 
-// How many tokens a selection over n cached tokens holds.
+// How many tokens a selection over n cached tokens holds: the sink and the
+// recent window, and k of the tokens between.
 inline std::int64_t selection_size(std::int64_t n, const TokenBudget& b) {
-  const std::int64_t always = std::min(n, b.sink + b.recent);
+  const std::int64_t always = sink_end(n, b.sink) + (n - window_begin(n, b.sink, b.recent));
   return always + std::min(n - always, b.k);
 }
 

@@ -4,11 +4,13 @@
 #include <numeric>
 #include <vector>
 
+#include "core/recent_window.h"
+
 namespace dso::cpu {
 
 std::int64_t select_topk(const float* scores, std::int64_t n, const TokenBudget& budget, std::int32_t* out) {
-  const std::int64_t sink = std::min(n, budget.sink);
-  const std::int64_t recent_begin = std::max(sink, n - budget.recent);
+  const std::int64_t sink = sink_end(n, budget.sink);
+  const std::int64_t recent_begin = window_begin(n, budget.sink, budget.recent);
   const std::int64_t candidates = recent_begin - sink;
   std::int32_t* w = out;
   for (std::int64_t t = 0; t < sink; ++t) *w++ = std::int32_t(t);

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 
+#include "core/recent_window.h"
 #include "gpu/rows.h"
 
 namespace dso::gpu::kernels {
@@ -35,8 +36,8 @@ DSO_HOST_DEVICE inline HeadSelection head_selection(std::int64_t n, std::int64_t
                                                     std::int64_t recent) {
   HeadSelection h{};
   h.n = n;
-  h.sink_end = sink < n ? sink : n;
-  h.recent_begin = n - recent > h.sink_end ? n - recent : h.sink_end;
+  h.sink_end = sink_end(n, sink);
+  h.recent_begin = window_begin(n, sink, recent);
   const std::int64_t candidates = h.recent_begin - h.sink_end;
   if (k >= candidates) {
     h.k = candidates;

@@ -6,11 +6,7 @@
 // buffers and the step's new tokens, and offsets beyond 2^31 stay exact.
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define DSO_HOST_DEVICE __host__ __device__
-#else
-#define DSO_HOST_DEVICE
-#endif
+#include "core/host_device.h"
 
 namespace dso::gpu {
 

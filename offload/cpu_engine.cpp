@@ -2,8 +2,10 @@
 
 #include <algorithm>
 
+#include "core/recent_window.h"
 #include "cpu/attention.h"
 #include "cpu/scores.h"
+#include "cpu/step_counts.h"
 #include "cpu/topk.h"
 #include "offload/backends.h"
 #include "offload/config_checks.h"
@@ -31,7 +33,7 @@ CpuEngine<T>::CpuEngine(const EngineConfig& config)
     selected_.resize(std::size_t(config.batch) * s.kv_heads * max_attended(config));
     selected_count_.resize(std::size_t(config.batch) * s.kv_heads);
   }
-  if (keeps_window()) window_ = CpuWindow<T>(config.batch, s.layers, s.kv_heads, s.head_dim, config.budget.recent + 1);
+  if (keeps_window()) window_ = CpuWindow<T>(config.batch, s.layers, s.kv_heads, s.head_dim, window_rows(config.budget.recent));
   for (int i = 0; i < policy_.fetch_slots(); ++i)
     slots_.emplace_back(config.batch, s.kv_heads, max_attended(config), s.head_dim);
 }
@@ -153,8 +155,8 @@ void CpuEngine<T>::fill_slot(CpuFetchSlot<T>& slot, int layer, const T* q, std::
     for (int h = 0; h < kv_heads(); ++h) {
       const std::int64_t n = lengths[std::size_t(s)];
       std::int32_t* indices = slot.indices_of(s, h);
-      select(layer, s, h, query(q, s, h), n, indices);
-      const std::int64_t fetched = policy_.fetched_tokens(config_, n);
+      const std::int64_t selected = select(layer, s, h, query(q, s, h), n, indices);
+      const std::int64_t fetched = cpu::fetched_count(selected, n, config_.budget.sink, config_.budget.recent);
       PhaseTimer timer(stats_.ms_fetch);
       for (std::int64_t i = 0; i < fetched; ++i)
         kv_.read(s, layer, h, indices[i], 1, slot.keys_of(s, h) + i * head_dim(),
@@ -170,15 +172,15 @@ void CpuEngine<T>::attend_slot(const CpuStep<T>& step, CpuFetchSlot<T>& slot) {
     for (int h = 0; h < kv_heads(); ++h) {
       const std::int64_t n = step.lengths[std::size_t(s)];
       const std::int64_t fetched = slot.fetched[std::size_t(head_index(s, h))];
-      const std::int64_t begin = window_begin(n, budget_at(config_, n));
+      std::int64_t attended = 0;
       {
         // Fetched tokens all lie below the window, so appending the window
         // keeps positions ascending, the order ds_gpu attends in.
         PhaseTimer timer(stats_.ms_fetch);
-        window_.copy(s, step.layer, h, begin, n + 1, slot.keys_of(s, h) + fetched * head_dim(),
-                     slot.values_of(s, h) + fetched * head_dim());
+        attended = window_.assemble(s, step.layer, h, n, config_.budget, fetched, slot.keys_of(s, h),
+                                    slot.values_of(s, h));
       }
-      attend(step, s, h, slot.keys_of(s, h), slot.values_of(s, h), nullptr, fetched + n + 1 - begin);
+      attend(step, s, h, slot.keys_of(s, h), slot.values_of(s, h), nullptr, attended);
     }
 }
 

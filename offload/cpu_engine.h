@@ -70,7 +70,7 @@ class CpuEngine final : public Engine {
   StepStats& counters() { return stats_; }
   // Policies' own scratch: ds_gpu's selection, [batch][kv_heads][max_attended] and [batch][kv_heads].
   std::vector<std::int32_t>& selected() { return selected_; }
-  std::vector<std::int64_t>& selected_count() { return selected_count_; }
+  std::vector<std::int32_t>& selected_count() { return selected_count_; }
 
   int group() const { return config_.shape.group(); }
   int head_dim() const { return config_.shape.head_dim; }
@@ -103,7 +103,7 @@ class CpuEngine final : public Engine {
   std::vector<int> step_channels_;            // Selector::sparq: this step's channels, one head at a time
   std::vector<float> scores_;                 // [capacity], one head at a time
   std::vector<std::int32_t> selected_;        // ds_gpu: [batch][kv_heads][max_attended]
-  std::vector<std::int64_t> selected_count_;  // ds_gpu: [batch][kv_heads]
+  std::vector<std::int32_t> selected_count_;  // ds_gpu: [batch][kv_heads]
   std::vector<float> head_out_;               // [group][head_dim]
   ActivationStrides q_strides_;               // packed ones filled in
   ActivationStrides out_strides_;

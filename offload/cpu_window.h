@@ -4,12 +4,12 @@
 // selection time the current token is not in host memory yet, and the recent
 // window is attended every step, so neither is fetched. A ring of `size`
 // tokens (recent + 1: the recent window and the current token).
-#include <algorithm>
 #include <cstdint>
-#include <cstring>
 #include <vector>
 
 #include "core/error.h"
+#include "core/shape.h"
+#include "cpu/window_ring.h"
 
 namespace dso {
 
@@ -29,32 +29,32 @@ class CpuWindow {
   // k, v: [count][kv_heads][head_dim], positions position .. position+count-1;
   // only the newest `size` stay.
   void append(int sequence, int layer, std::int64_t position, const T* k, const T* v, std::int64_t count) {
-    for (std::int64_t t = std::max<std::int64_t>(0, count - size_); t < count; ++t)
-      for (int h = 0; h < kv_heads_; ++h) {
-        const std::int64_t at = offset(sequence, layer, h, position + t);
-        const std::int64_t from = (t * kv_heads_ + h) * head_dim_;
-        std::memcpy(&keys_[at], k + from, sizeof(T) * head_dim_);
-        std::memcpy(&values_[at], v + from, sizeof(T) * head_dim_);
-      }
+    for (int h = 0; h < kv_heads_; ++h)
+      cpu::append_to_ring<T>({keys_.data() + at(sequence, layer, h), values_.data() + at(sequence, layer, h), size_,
+                              head_dim_},
+                             position, k + h * head_dim_, v + h * head_dim_,
+                             std::int64_t(kv_heads_) * head_dim_, count);
     end_[std::size_t(sequence) * layers_ + layer] = position + count;
   }
 
-  // Copies positions [begin, end) of one head into k_out, v_out ([end - begin][head_dim]).
-  void copy(int sequence, int layer, int kv_head, std::int64_t begin, std::int64_t end, T* k_out, T* v_out) const {
+  // Behind the `fetched` rows of k_out, v_out ([rows][head_dim]): the window
+  // of one head once the step's token, position n, is held. Returns the rows
+  // attention reads.
+  std::int64_t assemble(int sequence, int layer, int kv_head, std::int64_t n, const TokenBudget& budget,
+                        std::int64_t fetched, T* k_out, T* v_out) const {
     const std::int64_t held_end = end_[std::size_t(sequence) * layers_ + layer];
-    require(begin >= held_end - size_ && end <= held_end, "window holds positions [", held_end - size_, ", ",
-            held_end, "), asked for [", begin, ", ", end, ")");
-    for (std::int64_t p = begin; p < end; ++p) {
-      const std::int64_t at = offset(sequence, layer, kv_head, p);
-      std::memcpy(k_out + (p - begin) * head_dim_, &keys_[at], sizeof(T) * head_dim_);
-      std::memcpy(v_out + (p - begin) * head_dim_, &values_[at], sizeof(T) * head_dim_);
-    }
+    require(held_end == n + 1 && window_rows(budget.recent) <= size_, "window holds positions [",
+            held_end - size_, ", ", held_end, "), asked for the window of ", budget.recent,
+            " recent tokens before position ", n);
+    const std::int64_t head = at(sequence, layer, kv_head);
+    return cpu::assemble_window<T>({keys_.data() + head, values_.data() + head, size_, head_dim_}, n, budget.sink,
+                                   budget.recent, fetched, k_out, v_out);
   }
 
  private:
-  std::int64_t offset(int sequence, int layer, int kv_head, std::int64_t position) const {
-    const std::int64_t head = (std::int64_t(sequence) * layers_ + layer) * kv_heads_ + kv_head;
-    return (head * size_ + position % size_) * head_dim_;
+  // Where one head's ring starts in keys_ and values_.
+  std::int64_t at(int sequence, int layer, int kv_head) const {
+    return ((std::int64_t(sequence) * layers_ + layer) * kv_heads_ + kv_head) * size_ * head_dim_;
   }
 
   int layers_ = 0;

@@ -13,7 +13,7 @@
 #include "offload/available_memory.h"
 #include "offload/backends.h"
 #include "offload/config_checks.h"
-#include "offload/cuda_step_kernels.h"
+#include "gpu/window_assembly.h"
 #include "offload/format_bytes.h"
 #include "offload/policy_rules.h"
 
@@ -234,7 +234,7 @@ void CudaEngine::attend(const CudaStep& step, gpu::ConstRows k, gpu::ConstRows v
 
 void CudaEngine::attend_slot(const CudaStep& step, FetchSlot& slot) {
   const int timer = clock_.begin(Phase::fetch, stream_);
-  assemble_window({config_.shape.head_dim, config_.batch, kv_heads(), cache_.window(step.layer),
+  gpu::assemble_window({config_.dtype, config_.shape.head_dim, config_.batch, kv_heads(), cache_.window(step.layer),
                    cache_.device_lengths(step.layer), config_.budget.sink, config_.budget.recent, slot.fetched(),
                    slot.keys(), slot.values(), slot.attended()},
                   stream_);

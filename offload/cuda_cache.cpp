@@ -2,9 +2,12 @@
 
 #include "core/checked_math.h"
 #include "core/error.h"
+#include "core/recent_window.h"
+#include "gpu/advance_lengths.h"
 #include "gpu/append.h"
 #include "gpu/check.h"
 #include "gpu/labels.h"
+#include "gpu/window_ring.h"
 #include "offload/policy_rules.h"
 
 namespace dso {
@@ -36,7 +39,7 @@ CudaCache::CudaCache(const EngineConfig& config)
       layout_(kv_layout(config)),
       labels_(std::size_t(label_cache_bytes(config))),
       window_(std::size_t(window_cache_bytes(config))),
-      window_size_(config.budget.recent + 1),
+      window_size_(window_rows(config.budget.recent)),
       device_lengths_(std::size_t(config.shape.layers) * config.batch * sizeof(std::int32_t)),
       lengths_(std::size_t(config.shape.layers) * config.batch, 0) {
   if (host_kv()) {
@@ -107,7 +110,7 @@ const std::int32_t* CudaCache::channels(int layer) const {
   return channels_.as<std::int32_t>() + std::int64_t(layer) * config_.shape.kv_heads * config_.channels.r;
 }
 
-WindowRing CudaCache::window(int layer) const {
+gpu::WindowRing CudaCache::window(int layer) const {
   const AttentionShape& s = config_.shape;
   const std::int64_t head = window_size_ * s.head_dim;
   const gpu::RowStrides strides{std::int64_t(s.layers) * s.kv_heads * head, head, s.head_dim};
@@ -154,12 +157,12 @@ void CudaCache::append(int layer, int first, int sequences, gpu::ConstRows k, gp
     gpu::append_labels(labels_args, stream);
   }
   if (has_window()) {
-    WindowRing ring = window(layer);
+    gpu::WindowRing ring = window(layer);
     ring.keys = from_sequence(ring.keys, first, elem());
     ring.values = from_sequence(ring.values, first, elem());
-    append_to_ring({s.head_dim, k, v, sequences, s.kv_heads, count, positions, ring}, stream);
+    gpu::append_to_ring({config_.dtype, s.head_dim, k, v, sequences, s.kv_heads, count, positions, ring}, stream);
   }
-  advance_lengths(positions, sequences, count, stream);
+  gpu::advance_lengths({positions, sequences, count}, stream);
   for (int i = first; i < first + sequences; ++i) lengths_[std::size_t(layer) * config_.batch + i] += count;
 }
 

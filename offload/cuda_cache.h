@@ -19,9 +19,9 @@
 
 #include "gpu/memory.h"
 #include "gpu/rows.h"
+#include "gpu/window_ring.h"
 #include "host_cache/host_kv_cache.h"
 #include "host_cache/host_memory.h"
-#include "offload/cuda_step_kernels.h"
 #include "offload/engine.h"
 
 namespace dso {
@@ -44,7 +44,7 @@ class CudaCache {
   gpu::Rows values(int layer) const;
   gpu::Rows labels(int layer) const;
   const std::int32_t* channels(int layer) const;
-  WindowRing window(int layer) const;
+  gpu::WindowRing window(int layer) const;
   // The host cache's region of one (sequence, layer, KV head), for DMA copies.
   const std::byte* host_keys(int sequence, int layer, int kv_head) const;
   const std::byte* host_values(int sequence, int layer, int kv_head) const;

@@ -6,7 +6,8 @@
 #include "core/checked_math.h"
 #include "offload/cpu_engine.h"
 #include "offload/cuda_backend.h"
-#include "offload/cuda_step_kernels.h"
+#include "cpu/step_counts.h"
+#include "gpu/current_token.h"
 #include "offload/policy_registry.h"
 #include "offload/policy_rules.h"
 
@@ -40,7 +41,7 @@ class DsGpuState final : public CudaPolicyState {
       selection_.select({step.q, cache.channels(layer), as_const(cache.labels(layer)), cache.device_lengths(layer)},
                         e.budgets(), selected, e.stream());
     e.clock().end(timer, e.stream());
-    append_current_token({indices, e.rows(), counts, cache.device_lengths(layer), c.batch, e.kv_heads()},
+    gpu::append_current_token({indices, e.rows(), counts, cache.device_lengths(layer), c.batch, e.kv_heads()},
                          e.stream());
     e.append_step(step);
     e.attend(step, as_const(cache.keys(layer)), as_const(cache.values(layer)), counts, true, indices);
@@ -64,15 +65,17 @@ class DsGpu final : public CpuDecodeBoth<DsGpu> {
   void decode_cpu_as(CpuEngine<T>& e, const CpuStep<T>& step) const {
     const std::int64_t rows = max_attended(e.config());
     std::vector<std::int32_t>& selected = e.selected();
-    std::vector<std::int64_t>& selected_count = e.selected_count();
+    std::vector<std::int32_t>& selected_count = e.selected_count();
     for (int s = 0; s < e.config().batch; ++s)
       for (int h = 0; h < e.kv_heads(); ++h) {
-        std::int32_t* indices = selected.data() + e.head_index(s, h) * rows;
         const std::int64_t n = step.lengths[std::size_t(s)];
-        const std::int64_t count = e.select(step.layer, s, h, e.query(step.q, s, h), n, indices);
-        indices[count] = std::int32_t(n);  // the current token, always attended
-        selected_count[std::size_t(e.head_index(s, h))] = count + 1;
+        selected_count[std::size_t(e.head_index(s, h))] = std::int32_t(
+            e.select(step.layer, s, h, e.query(step.q, s, h), n, selected.data() + e.head_index(s, h) * rows));
       }
+    // The current token is always attended.
+    const std::vector<std::int32_t> positions(step.lengths.begin(), step.lengths.end());
+    cpu::append_current_token(selected.data(), rows, selected_count.data(), positions.data(), e.config().batch,
+                              e.kv_heads());
     e.append_step_token(step);
     for (int s = 0; s < e.config().batch; ++s)
       for (int h = 0; h < e.kv_heads(); ++h)

@@ -48,7 +48,7 @@ TokenBudget budget_at(const EngineConfig& config, std::int64_t n) {
 }
 
 std::int64_t window_begin(std::int64_t n, const TokenBudget& budget) {
-  return std::max(std::min(n, budget.sink), n - budget.recent);
+  return window_begin(n, budget.sink, budget.recent);
 }
 
 std::int64_t fetched_tokens(std::int64_t n, const TokenBudget& budget) {
@@ -81,7 +81,7 @@ std::int64_t label_cache_bytes(const EngineConfig& config) {
 std::int64_t window_cache_bytes(const EngineConfig& config) {
   if (!is_sparse(config.policy) || !keeps_kv_on_host(config.policy)) return 0;
   return checked_product("the GPU window size", config.batch, config.shape.layers, config.shape.kv_heads,
-                         config.budget.recent + 1, kv_token_bytes(config));
+                         window_rows(config.budget.recent), kv_token_bytes(config));
 }
 
 }  // namespace dso

@@ -12,6 +12,7 @@
 // so only the selected tokens below window_begin are fetched from the host.
 #include <cstdint>
 
+#include "core/recent_window.h"
 #include "offload/engine.h"
 
 namespace dso {
@@ -31,8 +32,8 @@ bool selects_speculatively(const EngineConfig& config, int layer);
 // k_fraction * n (at least 1) where k_fraction is set.
 TokenBudget budget_at(const EngineConfig& config, std::int64_t n);
 
-// The first position of the GPU-resident window among n cached tokens; the
-// same boundary select_topk draws between candidates and the recent tokens.
+// The first position of the GPU-resident window among n cached tokens
+// (core/recent_window.h, for this budget's sink and recent).
 std::int64_t window_begin(std::int64_t n, const TokenBudget& budget);
 // Selected tokens that must be fetched from the host: the selection of n
 // tokens less those in the window.

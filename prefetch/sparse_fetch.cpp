@@ -3,9 +3,9 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "gpu/fetch_counts.h"
 #include "gpu/gather.h"
 #include "gpu/memory.h"
-#include "prefetch/fetch_counts.h"
 
 namespace dso {
 
@@ -22,9 +22,9 @@ void SparseFetch::select(FetchSlot& slot, const LayerSource& source, const void*
   const int select = clock.begin(Phase::select, stream);
   selection_.select({q, source.channels, source.labels, source.lengths}, budgets,
                     {slot.indices(), s.rows, slot.selected()}, stream);
-  count_fetched({slot.selected(), source.lengths, slot.fetched(), s.sequences, s.kv_heads, budgets.front().sink,
-                 budgets.front().recent},
-                stream);
+  gpu::count_fetched({slot.selected(), source.lengths, slot.fetched(), s.sequences, s.kv_heads,
+                      budgets.front().sink, budgets.front().recent},
+                     stream);
   clock.end(select, stream);
 }
 

@@ -1,6 +1,6 @@
 // The prefetcher alone, against the cpu reference of what it must fetch: for
 // each (sequence, KV head), cpu::select_topk over cpu::score_labels, the
-// selected tokens below the window (policy_rules' window_begin) gathered in
+// selected tokens below the window (cpu::fetched_count) gathered in
 // order. Inputs lie on a 1/8 grid so scores, and so selections, are exact.
 #include <gtest/gtest.h>
 
@@ -15,10 +15,10 @@
 
 #include "cpu/labels.h"
 #include "cpu/scores.h"
+#include "cpu/step_counts.h"
 #include "cpu/topk.h"
 #include "gpu/memory.h"
 #include "prefetch/prefetcher.h"
-#include "prefetch/window_rule.h"
 #include "support/gpu_test_util.h"
 
 namespace dso::test {
@@ -95,7 +95,7 @@ Expected expected(const Layer& layer, int s, int h, std::int64_t n, const TokenB
   Expected e;
   e.indices.resize(std::size_t(std::max<std::int64_t>(n, 1)));
   e.indices.resize(std::size_t(cpu::select_topk(scores.data(), n, b, e.indices.data())));
-  e.fetched = std::int64_t(e.indices.size()) - (n - window_start(n, b.sink, b.recent));
+  e.fetched = cpu::fetched_count(std::int64_t(e.indices.size()), n, b.sink, b.recent);
   return e;
 }
 
