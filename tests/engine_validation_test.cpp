@@ -10,20 +10,10 @@
 #include "offload/available_memory.h"
 #include "offload/engine.h"
 #include "support/engine_cases.h"
+#include "support/error_of.h"
 
 namespace dso::test {
 namespace {
-
-// The message of the dso::Error `f` throws, or a failure if it throws none.
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no dso::Error was thrown";
-  return {};
-}
 
 EngineConfig small_config(Policy policy) {
   EngineConfig c;
