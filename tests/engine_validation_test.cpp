@@ -152,7 +152,7 @@ TEST(EngineValidation, RefusesAPlanPastHostMemory) {
       config.backend = backend;
       config.policy = p;
       const MemoryPlan plan = Engine::plan(config);
-      ASSERT_GT(plan.host_bytes + plan.gpu_bytes, available_host_bytes());
+      ASSERT_GT(plan.host_bytes + plan.gpu_bytes, available_host_memory().bytes);
       const std::string message = error_of([&] { Engine::create(config); });
       SCOPED_TRACE(message);
       if (backend == Backend::cpu) {
