@@ -80,9 +80,9 @@ class GgufWeights final : public WeightSource {
   void check_tensor(WeightKind kind, int layer) const {
     const std::string name = tensor_name(kind, layer);
     const GgufTensor* found = file_.find_tensor(name);
-    file_.check(found != nullptr, "has no tensor '", name, "'",
-                is_layer_weight(kind) ? concat(", though llama.block_count says the model has ", config_.layers, " layers")
-                                      : std::string());
+    const std::string layers =
+        is_layer_weight(kind) ? concat(", though llama.block_count says the model has ", config_.layers, " layers") : "";
+    file_.check(found != nullptr, "has no tensor '", name, "'", layers);
     const GgufTensor& t = *found;
     const WeightShape s = weight_shape(config_, kind);
     const std::vector<std::int64_t> expected =

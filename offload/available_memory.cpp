@@ -75,7 +75,8 @@ void cgroup_bounds(const HostRoomSources& s, std::vector<Bound>& bounds) {
       list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
     }
     if (!v2 && !memory) continue;
-    const std::filesystem::path root = v2 ? std::filesystem::path(s.cgroup_root) : s.cgroup_root / std::filesystem::path("memory");
+    const std::filesystem::path root =
+        v2 ? std::filesystem::path(s.cgroup_root) : std::filesystem::path(s.cgroup_root) / "memory";
     const char* limit_file = v2 ? "memory.max" : "memory.limit_in_bytes";
     const char* usage_file = v2 ? "memory.current" : "memory.usage_in_bytes";
     for (std::filesystem::path level = path.relative_path();; level = level.parent_path()) {
@@ -83,7 +84,8 @@ void cgroup_bounds(const HostRoomSources& s, std::vector<Bound>& bounds) {
       const std::optional<std::int64_t> limit = file_number(dir / limit_file);
       const std::optional<std::int64_t> usage = file_number(dir / usage_file);
       if (limit && usage && *limit < kNoLimit)
-        bounds.push_back({*limit - *usage, concat("the cgroup memory limit (", (dir / limit_file).string(), ")"), true});
+        bounds.push_back(
+            {*limit - *usage, concat("the cgroup memory limit (", (dir / limit_file).string(), ")"), true});
       if (level.empty()) break;
     }
   }

@@ -24,11 +24,11 @@ class AvailableMemory : public testing::Test {
   void SetUp() override {
     dir_ = fs::temp_directory_path() / ("dso_available_memory_" + std::to_string(::getpid()) + "_" +
                                         testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_ / "cgroup");
+    fs::create_directories(dir_ / "fs");
     sources_.meminfo = write("meminfo", "MemTotal: 99999999 kB\nMemAvailable: 8000000 kB\n");
     sources_.self_status = write("status", "VmSize: 1000 kB\n");
-    sources_.self_cgroup = write("cgroup", "");
-    sources_.cgroup_root = (dir_ / "cgroup").string();
+    sources_.self_cgroup = write("self_cgroup", "");
+    sources_.cgroup_root = (dir_ / "fs").string();
     sources_.address_space_limit = false;
   }
   void TearDown() override { fs::remove_all(dir_); }
@@ -51,17 +51,17 @@ TEST_F(AvailableMemory, MemAvailableWhereNothingElseLimits) {
 }
 
 TEST_F(AvailableMemory, CgroupV2LimitLessUsageAtTheTightestLevel) {
-  write("cgroup", "0::/outer/inner\n");
-  write("cgroup/outer/inner/memory.max", "5000000000\n");
-  write("cgroup/outer/inner/memory.current", "1000000000\n");
-  write("cgroup/outer/memory.max", "max\n");  // no limit at this level
-  write("cgroup/outer/memory.current", "1500000000\n");
+  write("self_cgroup", "0::/outer/inner\n");
+  write("fs/outer/inner/memory.max", "5000000000\n");
+  write("fs/outer/inner/memory.current", "1000000000\n");
+  write("fs/outer/memory.max", "max\n");  // no limit at this level
+  write("fs/outer/memory.current", "1500000000\n");
   HostRoom room = available_host_memory(sources_);
   EXPECT_EQ(room.bytes, 4000000000LL);
   EXPECT_NE(room.bound.find("the cgroup memory limit"), std::string::npos) << room.bound;
   EXPECT_NE(room.bound.find("outer/inner/memory.max"), std::string::npos) << room.bound;
   // A parent's limit holds its children too.
-  write("cgroup/outer/memory.max", "2000000000\n");
+  write("fs/outer/memory.max", "2000000000\n");
   room = available_host_memory(sources_);
   EXPECT_EQ(room.bytes, 500000000LL);
   EXPECT_NE(room.bound.find("outer/memory.max"), std::string::npos) << room.bound;
@@ -69,22 +69,22 @@ TEST_F(AvailableMemory, CgroupV2LimitLessUsageAtTheTightestLevel) {
 }
 
 TEST_F(AvailableMemory, CgroupV1MemoryHierarchyAndItsNoLimitValue) {
-  write("cgroup", "9:name=systemd:/\n5:cpuacct,memory:/job\n1:cpu:/elsewhere\n");
-  write("cgroup/memory/job/memory.limit_in_bytes", "3000000000\n");
-  write("cgroup/memory/job/memory.usage_in_bytes", "500000000\n");
-  write("cgroup/memory/memory.limit_in_bytes", "9223372036854771712\n");  // v1's "no limit"
-  write("cgroup/memory/memory.usage_in_bytes", "7000000000\n");
-  write("cgroup/elsewhere/memory.max", "1\n");  // not a memory controller's: ignored
-  write("cgroup/elsewhere/memory.current", "0\n");
+  write("self_cgroup", "9:name=systemd:/\n5:cpuacct,memory:/job\n1:cpu:/elsewhere\n");
+  write("fs/memory/job/memory.limit_in_bytes", "3000000000\n");
+  write("fs/memory/job/memory.usage_in_bytes", "500000000\n");
+  write("fs/memory/memory.limit_in_bytes", "9223372036854771712\n");  // v1's "no limit"
+  write("fs/memory/memory.usage_in_bytes", "7000000000\n");
+  write("fs/cpu/elsewhere/memory.limit_in_bytes", "1\n");  // not the memory hierarchy: ignored
+  write("fs/cpu/elsewhere/memory.usage_in_bytes", "0\n");
   const HostRoom room = available_host_memory(sources_);
   EXPECT_EQ(room.bytes, 2500000000LL);
   EXPECT_NE(room.bound.find("memory/job/memory.limit_in_bytes"), std::string::npos) << room.bound;
 }
 
 TEST_F(AvailableMemory, ACgroupPastItsLimitLeavesNothing) {
-  write("cgroup", "0::/full\n");
-  write("cgroup/full/memory.max", "1000\n");
-  write("cgroup/full/memory.current", "5000\n");
+  write("self_cgroup", "0::/full\n");
+  write("fs/full/memory.max", "1000\n");
+  write("fs/full/memory.current", "5000\n");
   EXPECT_EQ(available_host_memory(sources_).bytes, 0);
 }
 

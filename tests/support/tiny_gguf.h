@@ -24,7 +24,8 @@ struct TinyGguf {
 
 GgufWriter tiny_gguf_writer(const WeightSource& hf, const TinyGguf& how = {});
 
-inline std::vector<std::byte> tiny_gguf(const WeightSource& hf, bool with_output, const LlamaConfig* metadata = nullptr) {
+inline std::vector<std::byte> tiny_gguf(const WeightSource& hf, bool with_output,
+                                        const LlamaConfig* metadata = nullptr) {
   return tiny_gguf_writer(hf, {with_output, metadata, 0, {}}).build();
 }
 
