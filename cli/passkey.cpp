@@ -80,7 +80,7 @@ void run_passkey(const PasskeyCommand& c) {
   const std::string after = chatml ? "<|im_end|>\n<|im_start|>assistant\n" : "\n";
   const auto count = [&](const std::string& text) { return std::int64_t(model.encode(text, chatml).size()); };
   for (std::int64_t context : c.contexts)
-    require(context > c.max_new + 1 && context <= model.config().context_length, "context ", context,
+    require(context - 1 > c.max_new && context <= model.config().context_length, "context ", context,
             " must leave room for --max-new ", c.max_new, " and be at most the model's ",
             model.config().context_length);
 

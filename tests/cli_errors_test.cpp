@@ -343,6 +343,10 @@ TEST_F(CliErrors, CountsWhoseSumOrProductOverflows) {
   expect_user_error({"eval", "--model", model, "--text", text, "--backend", "cpu", "--families", "sparq", "--context",
                      "16", "--score-tokens", "4", "--windows", "9223372036854775807"},
                     {"--windows x --context overflows 64 bits"});
+  // The room an answer needs is compared without a sum that could wrap.
+  expect_user_error({"passkey", "--model", model, "--backend", "cpu", "--contexts", "128", "--max-new",
+                     "9223372036854775807"},
+                    {"context 128 must leave room for --max-new 9223372036854775807"});
 }
 
 TEST_F(CliErrors, DamagedModelsAreRefusedAtLoad) {
