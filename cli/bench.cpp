@@ -15,6 +15,7 @@
 #include "cli/bench_report.h"
 #include "cli/bench_steps.h"
 #include "cli/commands.h"
+#include "cli/count_option.h"
 #include "cli/model_bench.h"
 #include "cli/model_setup.h"
 #include "cli/pcie_rate.h"
@@ -105,6 +106,7 @@ void run_attention_bench(const BenchOptions& o, bool cuda) {
   base.budget = {o.k, o.sink, o.recent};
   base.k_fraction = o.k > 0 ? 0.0 : o.k_fraction;
 
+  check_cache_could_fit(base);
   // Every policy is checked before any runs or allocates, so a run that does
   // not fit is refused whole. Label channels are a placeholder until the
   // synthetic data exists to calibrate on.
@@ -174,12 +176,12 @@ void add_bench(CLI::App& app) {
   sub->add_option("--model", o->model, "a GGUF file: the model mode with its real weights");
   sub->add_flag("--attention-only", o->attention_only,
                 "time the attention engine alone over a synthetic cache (no projections, MLP or LM head)");
-  sub->add_option("--context", o->context,
+  add_token_count(*sub, "--context", o->context,
                   "tokens cached per sequence before the timed steps: 4096, 16K, 1M (default 128K for a model, "
                   "4096 attention only)");
-  sub->add_option("--batch", o->batch, "sequences decoded together")->capture_default_str();
-  sub->add_option("--steps", o->steps, "timed decode steps (medians are reported)")->capture_default_str();
-  sub->add_option("--warmup", o->warmup, "untimed decode steps first")->capture_default_str();
+  add_count(*sub, "--batch", o->batch, "sequences decoded together")->capture_default_str();
+  add_count(*sub, "--steps", o->steps, "timed decode steps (medians are reported)")->capture_default_str();
+  add_count(*sub, "--warmup", o->warmup, "untimed decode steps first", 0)->capture_default_str();
   add_selection_options(*sub, *o);
   sub->add_flag("--phases", o->phases,
                 "cuda: time the select, fetch and attend phases with CUDA events (adds an event pair per phase)");

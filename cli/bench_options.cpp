@@ -4,18 +4,23 @@
 
 #include <cctype>
 
+#include "cli/count_option.h"
+#include "core/device.h"
 #include "core/error.h"
+#include "offload/available_memory.h"
+#include "offload/format_bytes.h"
 
 namespace dso::cli {
 
 void add_selection_options(CLI::App& sub, BenchOptions& o) {
   sub.add_option("--dtype", o.dtype, "f16 or bf16")->capture_default_str();
-  auto* k = sub.add_option("--k", o.k, "tokens selected per KV head (instead of --k-fraction)");
+  auto* k = add_count(sub, "--k", o.k, "tokens selected per KV head (instead of --k-fraction)");
   sub.add_option("--k-fraction", o.k_fraction, "k as a fraction of the context")->capture_default_str()->excludes(k);
-  sub.add_option("--r", o.r, "label channels per KV head (default head_dim / 16)");
-  sub.add_option("--sink", o.sink, "first tokens always attended")->capture_default_str();
-  sub.add_option("--recent", o.recent, "newest tokens always attended")->capture_default_str();
-  sub.add_option("--seed", o.seed, "seed of the dummy weights and synthetic tensors")->capture_default_str();
+  add_count(sub, "--r", o.r, "label channels per KV head (default head_dim / 16)");
+  add_count(sub, "--sink", o.sink, "first tokens always attended", std::int64_t(0))->capture_default_str();
+  add_count(sub, "--recent", o.recent, "newest tokens always attended", std::int64_t(0))->capture_default_str();
+  add_count(sub, "--seed", o.seed, "seed of the dummy weights and synthetic tensors", std::uint64_t(0))
+      ->capture_default_str();
 }
 
 std::int64_t parse_token_count(const std::string& text) {
@@ -43,6 +48,18 @@ void check_counts(const BenchOptions& o, std::int64_t context) {
   constexpr std::int64_t max_capacity = std::numeric_limits<std::int32_t>::max();
   require(context <= max_capacity - o.warmup - o.steps, "context ", context, " plus ", o.warmup, " warm-up and ",
           o.steps, " timed steps is past the largest capacity of ", max_capacity, " tokens per sequence");
+}
+
+void check_cache_could_fit(const EngineConfig& config) {
+  EngineConfig cache_only = config;
+  cache_only.policy = Policy::dense_gpu;
+  cache_only.channels = {};
+  const std::int64_t kv_bytes = Engine::plan(cache_only).kv_bytes;
+  const HostRoom host = available_host_memory();
+  const bool gpu = config.backend == Backend::cuda && gpu_available();
+  const std::int64_t gpu_free = gpu ? available_gpu_bytes() : 0;
+  require(kv_bytes <= host.bytes + gpu_free, "the K/V cache alone needs ", format_bytes(kv_bytes), ", more than ",
+          gpu ? concat(format_bytes(gpu_free), " free on the GPU and ") : std::string(), describe(host));
 }
 
 }  // namespace dso::cli

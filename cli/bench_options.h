@@ -9,6 +9,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "offload/engine.h"
+
 namespace dso::cli {
 
 struct BenchOptions {
@@ -47,5 +49,11 @@ std::int64_t parse_token_count(const std::string& text);
 // The counts every bench mode takes, each refused with its own message; the
 // context plus every step must fit a sequence's capacity.
 void check_counts(const BenchOptions& o, std::int64_t context);
+
+// Every policy holds the whole K/V cache of `config` somewhere, in host or GPU
+// memory: refused where both together could not, before the tables that grow
+// with the shape (label channels, synthetic tensors) are made, so that an
+// absurd shape costs no allocation. Each policy's own check follows later.
+void check_cache_could_fit(const EngineConfig& config);
 
 }  // namespace dso::cli

@@ -11,6 +11,7 @@
 
 #include "calibration/channel_order.h"
 #include "cli/commands.h"
+#include "cli/count_option.h"
 #include "cli/model_options.h"
 #include "cli/progress_bar.h"
 #include "core/error.h"
@@ -72,16 +73,16 @@ void add_calibrate(CLI::App& app) {
   sub->add_option("--model", c->model.model, "a GGUF file, or a built-in shape run with dummy weights")->required();
   sub->add_option("--text", c->text, "calibration text file")->required();
   sub->add_option("--out", c->out, "the channel config to write (JSON)")->required();
-  sub->add_option("--tokens", c->tokens, "tokens of the text to calibrate on (its start)")->capture_default_str();
-  sub->add_option("--block", c->block, "tokens per block: each a fresh sequence of that length")
+  add_count(*sub, "--tokens", c->tokens, "tokens of the text to calibrate on (its start)")->capture_default_str();
+  add_count(*sub, "--block", c->block, "tokens per block: each a fresh sequence of that length")
       ->capture_default_str();
   sub->add_option("--backend", c->model.backend, "cpu or cuda (default: cuda where a GPU is visible, else cpu)");
   sub->add_option("--dtype", c->model.dtype, "f16 or bf16: the engine's dtype, in which q and k after RoPE are "
                                                "measured")
       ->capture_default_str();
-  sub->add_option("--prefill-chunk", c->model.prefill_chunk, "tokens a prefill runs through a layer at once")
+  add_count(*sub, "--prefill-chunk", c->model.prefill_chunk, "tokens a prefill runs through a layer at once")
       ->capture_default_str();
-  sub->add_option("--seed", c->model.seed, "seed of dummy weights")->capture_default_str();
+  add_count(*sub, "--seed", c->model.seed, "seed of dummy weights", std::uint64_t(0))->capture_default_str();
   sub->callback([c] { run_calibrate(*c); });
 }
 

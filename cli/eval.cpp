@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -18,9 +19,12 @@
 #include "calibration/channel_config.h"
 #include "calibration/label_selection.h"
 #include "cli/commands.h"
+#include "cli/count_option.h"
+#include "cli/finite_outputs.h"
 #include "cli/model_options.h"
 #include "cli/progress_bar.h"
 #include "cli/run_info.h"
+#include "core/checked_math.h"
 #include "core/error.h"
 #include "model/shared_prefix_perplexity.h"
 
@@ -230,11 +234,14 @@ void run_eval(const EvalCommand& c) {
   require(c.windows >= 1, "--windows must be at least 1, got ", c.windows);
   const LoadedModel model = load_model(c.model);
   const std::vector<std::int32_t> tokens = model.encode(read_text_file(c.text), false);
-  const WindowPlan plan{c.context, c.windows, c.score_tokens, c.batch > 0 ? c.batch : int(c.windows)};
+  // The default batch is every window; more than an int holds could never fit a text anyway.
+  const int all_windows = int(std::min<std::int64_t>(c.windows, std::numeric_limits<int>::max()));
+  const WindowPlan plan{c.context, c.windows, c.score_tokens, c.batch > 0 ? c.batch : all_windows};
   require(plan.score_tokens >= 1 && plan.score_tokens < plan.context, "--score-tokens must be in [1, ",
           plan.context - 1, "], got ", plan.score_tokens);
-  require(plan.windows * plan.context <= std::int64_t(tokens.size()), "--windows ", plan.windows, " of --context ",
-          plan.context, " need ", plan.windows * plan.context, " tokens; '", c.text, "' holds ", tokens.size());
+  const std::int64_t needed = checked_product("--windows x --context", plan.windows, plan.context);
+  require(needed <= std::int64_t(tokens.size()), "--windows ", plan.windows, " of --context ", plan.context, " need ",
+          needed, " tokens; '", c.text, "' holds ", tokens.size());
   const int batch = int(std::min<std::int64_t>(plan.batch, plan.windows));
   const DecoderOptions dense = decoder_options(c.model, model, Policy::dense_gpu, batch, plan.context);
   std::vector<Setting> settings = plan_settings(c, model, dense);
@@ -294,6 +301,7 @@ void run_eval(const EvalCommand& c) {
     ProgressBar bar("dense");
     shared.emplace(*model.weights, dense, tokens, plan, progress_of(bar));
   }
+  require_finite_score(shared->dense(), "the dense setting");
   Setting dense_setting;
   dense_setting.family = "dense";
   dense_setting.options = dense;
@@ -313,6 +321,7 @@ void run_eval(const EvalCommand& c) {
       ProgressBar bar(label);
       r = shared->score(s.options, progress_of(bar));
     }
+    require_finite_score(r, "setting " + label);
     outcomes.push_back({&s, r, elapsed()});
     emit(result_line(header, s, model.config(), r, dense_nll, outcomes.back().seconds));
   }
@@ -337,15 +346,15 @@ void add_eval(CLI::App& app) {
   sub->add_option("--model", c->model.model, "a GGUF file, or a built-in shape run with dummy weights")->required();
   sub->add_option("--channels", c->model.channels, "channel config from `dsoffload calibrate` (HF channel order)");
   sub->add_option("--text", c->text, "evaluation text file")->required();
-  sub->add_option("--context", c->context, "tokens per window")->capture_default_str();
-  sub->add_option("--windows", c->windows, "consecutive windows from the start of the text")->capture_default_str();
-  sub->add_option("--score-tokens", c->score_tokens, "tokens scored at the end of each window")
+  add_count(*sub, "--context", c->context, "tokens per window")->capture_default_str();
+  add_count(*sub, "--windows", c->windows, "consecutive windows from the start of the text")->capture_default_str();
+  add_count(*sub, "--score-tokens", c->score_tokens, "tokens scored at the end of each window")
       ->capture_default_str();
-  sub->add_option("--batch", c->batch, "windows decoded together (default: all)");
-  sub->add_option("--budgets", c->budgets, "token budgets as divisors of the context: k = context / x")
+  add_count(*sub, "--batch", c->batch, "windows decoded together (default: all)");
+  add_count(*sub, "--budgets", c->budgets, "token budgets as divisors of the context: k = context / x")
       ->delimiter(',')
       ->capture_default_str();
-  sub->add_option("--channel-divisors", c->channel_divisors, "label channels as divisors of head_dim: r = d / x")
+  add_count(*sub, "--channel-divisors", c->channel_divisors, "label channels as divisors of head_dim: r = d / x")
       ->delimiter(',')
       ->capture_default_str();
   sub->add_option("--stats", c->stats, "statistics of the channel config for ds_gpu: q, k, qk")
@@ -354,15 +363,17 @@ void add_eval(CLI::App& app) {
   sub->add_option("--families", c->families, std::string("settings to run besides dense: ") + all_families)
       ->delimiter(',')
       ->capture_default_str();
-  sub->add_option("--random-seed", c->random_seed, "seed of the random channels")->capture_default_str();
-  sub->add_option("--sink", c->model.sink, "first tokens always attended by sparse settings")->capture_default_str();
-  sub->add_option("--recent", c->model.recent, "newest tokens always attended by sparse settings")
+  add_count(*sub, "--random-seed", c->random_seed, "seed of the random channels", std::uint64_t(0))
+      ->capture_default_str();
+  add_count(*sub, "--sink", c->model.sink, "first tokens always attended by sparse settings", std::int64_t(0))
+      ->capture_default_str();
+  add_count(*sub, "--recent", c->model.recent, "newest tokens always attended by sparse settings", std::int64_t(0))
       ->capture_default_str();
   sub->add_option("--backend", c->model.backend, "cpu or cuda (default: cuda where a GPU is visible, else cpu)");
   sub->add_option("--dtype", c->model.dtype, "f16 or bf16")->capture_default_str();
-  sub->add_option("--prefill-chunk", c->model.prefill_chunk, "tokens a prefill runs through a layer at once")
+  add_count(*sub, "--prefill-chunk", c->model.prefill_chunk, "tokens a prefill runs through a layer at once")
       ->capture_default_str();
-  sub->add_option("--seed", c->model.seed, "seed of dummy weights")->capture_default_str();
+  add_count(*sub, "--seed", c->model.seed, "seed of dummy weights", std::uint64_t(0))->capture_default_str();
   sub->add_option("--json", c->json_out, "also write the JSON lines to this file");
   sub->add_option("--markdown", c->markdown_out, "write the Markdown table to this file");
   sub->add_option("--git-commit", c->git_commit, "the commit the tool was built from, recorded in the output");

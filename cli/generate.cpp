@@ -8,7 +8,10 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/count_option.h"
+#include "cli/finite_outputs.h"
 #include "cli/model_options.h"
+#include "core/checked_math.h"
 #include "core/error.h"
 #include "model/decoder.h"
 
@@ -46,7 +49,7 @@ void run_generate(const GenerateOptions& o) {
   const LoadedModel model = load_model(o.model);
   const std::vector<std::int32_t> prompt = model.encode(format_prompt(o, model), !o.raw);
   require(!prompt.empty(), "the prompt is empty");
-  const auto capacity = std::int64_t(prompt.size()) + o.max_new;
+  const std::int64_t capacity = checked_sum("the prompt plus --max-new", std::int64_t(prompt.size()), o.max_new);
   const DecoderOptions options = decoder_options(o.model, model, parse_policy(o.policy), 1, capacity);
   const auto decoder = make_decoder(*model.weights, options);
 
@@ -61,6 +64,7 @@ void run_generate(const GenerateOptions& o) {
   const auto decode_start = Clock::now();
   while (produced < o.max_new) {
     decoder->decode(next);
+    require_finite_logits(*decoder, concat("new token ", produced + 1));
     next = decoder->greedy_tokens();
     ++produced;
     if (eos && next[0] == *eos && !o.ignore_eos) {
@@ -98,7 +102,7 @@ void add_generate(CLI::App& app) {
   sub->add_option("--system", o->system, "a system turn before the prompt (ChatML models)");
   sub->add_option("--policy", o->policy, "dense_gpu, ds_gpu, flexgen, ds_offload or ds_offload_sync")
       ->capture_default_str();
-  sub->add_option("--max-new", o->max_new, "most tokens to generate")->capture_default_str();
+  add_count(*sub, "--max-new", o->max_new, "most tokens to generate")->capture_default_str();
   sub->add_flag("--raw", o->raw, "feed the prompt as it is: no chat template, special tokens read as text");
   sub->add_flag("--ignore-eos", o->ignore_eos, "keep generating past the end-of-sequence token");
   sub->callback([o] { run_generate(*o); });

@@ -7,6 +7,7 @@
 
 #include "calibration/channel_config.h"
 #include "calibration/label_selection.h"
+#include "cli/count_option.h"
 #include "core/device.h"
 #include "core/error.h"
 #include "model/dummy_weights.h"
@@ -28,15 +29,17 @@ void ModelOptions::add_to(CLI::App& sub) {
                  "sparse policies; without one they use channels 0..r-1");
   sub.add_option("--stat", statistic, "statistic of the channel config to rank channels by: q, k or qk")
       ->capture_default_str();
-  sub.add_option("--r", r, "label channels per KV head (default head_dim / 16)");
-  auto* k_opt = sub.add_option("--k", k, "tokens selected per KV head (instead of --k-fraction)");
+  add_count(sub, "--r", r, "label channels per KV head (default head_dim / 16)");
+  auto* k_opt = add_count(sub, "--k", k, "tokens selected per KV head (instead of --k-fraction)");
   sub.add_option("--k-fraction", k_fraction, "k as a fraction of the cached tokens")
       ->capture_default_str()
       ->excludes(k_opt);
-  sub.add_option("--sink", sink, "first tokens always attended by sparse policies")->capture_default_str();
-  sub.add_option("--recent", recent, "newest tokens always attended by sparse policies")->capture_default_str();
-  sub.add_option("--seed", seed, "seed of dummy weights")->capture_default_str();
-  sub.add_option("--prefill-chunk", prefill_chunk, "tokens a prefill runs through a layer at once")
+  add_count(sub, "--sink", sink, "first tokens always attended by sparse policies", std::int64_t(0))
+      ->capture_default_str();
+  add_count(sub, "--recent", recent, "newest tokens always attended by sparse policies", std::int64_t(0))
+      ->capture_default_str();
+  add_count(sub, "--seed", seed, "seed of dummy weights", std::uint64_t(0))->capture_default_str();
+  add_count(sub, "--prefill-chunk", prefill_chunk, "tokens a prefill runs through a layer at once")
       ->capture_default_str();
 }
 

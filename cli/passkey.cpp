@@ -16,6 +16,7 @@
 #include "calibration/channel_config.h"
 #include "calibration/label_selection.h"
 #include "cli/commands.h"
+#include "cli/count_option.h"
 #include "cli/model_options.h"
 #include "cli/progress_bar.h"
 #include "cli/run_info.h"
@@ -79,7 +80,7 @@ void run_passkey(const PasskeyCommand& c) {
   const std::string after = chatml ? "<|im_end|>\n<|im_start|>assistant\n" : "\n";
   const auto count = [&](const std::string& text) { return std::int64_t(model.encode(text, chatml).size()); };
   for (std::int64_t context : c.contexts)
-    require(context > c.max_new + 1 && context <= model.config().context_length, "context ", context,
+    require(context - 1 > c.max_new && context <= model.config().context_length, "context ", context,
             " must leave room for --max-new ", c.max_new, " and be at most the model's ",
             model.config().context_length);
 
@@ -219,27 +220,29 @@ void add_passkey(CLI::App& app) {
                   "channel config from `dsoffload calibrate` (without one: channels 0..r-1)");
   sub->add_option("--stat", c->model.statistic, "statistic of the channel config: q, k or qk")
       ->capture_default_str();
-  sub->add_option("--sink", c->model.sink, "first tokens always attended by ds_gpu")->capture_default_str();
-  sub->add_option("--recent", c->model.recent, "newest tokens always attended by ds_gpu")->capture_default_str();
+  add_count(*sub, "--sink", c->model.sink, "first tokens always attended by ds_gpu", std::int64_t(0))
+      ->capture_default_str();
+  add_count(*sub, "--recent", c->model.recent, "newest tokens always attended by ds_gpu", std::int64_t(0))
+      ->capture_default_str();
   sub->add_option("--backend", c->model.backend, "cpu or cuda (default: cuda where a GPU is visible, else cpu)");
   sub->add_option("--dtype", c->model.dtype, "f16 or bf16")->capture_default_str();
-  sub->add_option("--prefill-chunk", c->model.prefill_chunk, "tokens a prefill runs through a layer at once")
+  add_count(*sub, "--prefill-chunk", c->model.prefill_chunk, "tokens a prefill runs through a layer at once")
       ->capture_default_str();
-  sub->add_option("--contexts", c->contexts, "prompt sizes in tokens (the answer's room included)")
+  add_count(*sub, "--contexts", c->contexts, "prompt sizes in tokens (the answer's room included)")
       ->delimiter(',')
       ->capture_default_str();
   sub->add_option("--depths", c->depths, "where the key sits among the filler, in [0, 1]")
       ->delimiter(',')
       ->capture_default_str();
-  sub->add_option("--trials", c->trials, "keys per context and depth")->capture_default_str();
-  sub->add_option("--budgets", c->budgets, "ds_gpu token budgets as divisors of the context: k = context / x")
+  add_count(*sub, "--trials", c->trials, "keys per context and depth")->capture_default_str();
+  add_count(*sub, "--budgets", c->budgets, "ds_gpu token budgets as divisors of the context: k = context / x")
       ->delimiter(',')
       ->capture_default_str();
-  sub->add_option("--channel-divisors", c->channel_divisors, "label channels as divisors of head_dim: r = d / x")
+  add_count(*sub, "--channel-divisors", c->channel_divisors, "label channels as divisors of head_dim: r = d / x")
       ->delimiter(',')
       ->capture_default_str();
-  sub->add_option("--max-new", c->max_new, "most tokens of each answer")->capture_default_str();
-  sub->add_option("--key-seed", c->key_seed, "seed of the keys")->capture_default_str();
+  add_count(*sub, "--max-new", c->max_new, "most tokens of each answer")->capture_default_str();
+  add_count(*sub, "--key-seed", c->key_seed, "seed of the keys", std::uint64_t(0))->capture_default_str();
   sub->add_option("--markdown", c->markdown_out, "write the Markdown table to this file");
   sub->add_option("--git-commit", c->git_commit, "the commit the tool was built from, recorded in the output");
   sub->callback([c] { run_passkey(*c); });

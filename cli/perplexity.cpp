@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/count_option.h"
+#include "cli/finite_outputs.h"
 #include "cli/model_options.h"
 #include "cli/progress_bar.h"
 #include "core/error.h"
@@ -64,6 +66,7 @@ void run_perplexity(const PerplexityCommand& c) {
       progress.update(double(so_far.tokens_scored), double(planned), progress_detail(so_far, windows, planned));
     });
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    require_finite_score(r, concat("policy ", policy_name(options.engine.policy)));
 
     nlohmann::ordered_json j = run_fields(c.model, model, options, context);
     j["perplexity"] = r.perplexity();
@@ -92,17 +95,18 @@ void add_perplexity(CLI::App& app) {
       "ones decoded and scored by the policy's attention. One JSON object per line and policy on stdout.");
   c->model.add_to(*sub);
   sub->add_option("--text", c->text, "a text file")->required();
-  sub->add_option("--context", c->context, "tokens per window")->required();
+  add_count(*sub, "--context", c->context, "tokens per window")->required();
   sub->add_option("--policy", c->policies,
                   "policies to run, repeatable or comma separated: dense_gpu, ds_gpu, flexgen, ds_offload, "
                   "ds_offload_sync")
       ->delimiter(',')
       ->capture_default_str();
-  sub->add_option("--prefill", c->prefill,
-                  "leading tokens of each window fed by prefill and not scored (0: every position decoded)")
+  add_count(*sub, "--prefill", c->prefill,
+            "leading tokens of each window fed by prefill and not scored (0: every position decoded)", std::int64_t(0))
       ->capture_default_str();
-  sub->add_option("--batch", c->batch, "windows decoded together")->capture_default_str();
-  sub->add_option("--max-windows", c->max_windows, "windows to score (0: every whole window)")->capture_default_str();
+  add_count(*sub, "--batch", c->batch, "windows decoded together")->capture_default_str();
+  add_count(*sub, "--max-windows", c->max_windows, "windows to score (0: every whole window)", std::int64_t(0))
+      ->capture_default_str();
   sub->callback([c] { run_perplexity(*c); });
 }
 

@@ -23,6 +23,7 @@
 #include "cli/app.h"
 #include "cli/bench_options.h"
 #include "cli/commands.h"
+#include "cli/count_option.h"
 #include "cli/model_setup.h"
 #include "cli/process_memory.h"
 #include "cli/run_info.h"
@@ -217,11 +218,12 @@ void add_soak(CLI::App& app) {
   sub->add_option("--model", o->run.model, "a GGUF file: its real weights, the context filled by a prefill");
   sub->add_option("--policy", o->policy, "dense_gpu, ds_gpu, flexgen, ds_offload or ds_offload_sync")
       ->capture_default_str();
-  sub->add_option("--context", o->run.context, "tokens cached per sequence before the soak: 4096, 16K, 1M (default 128K)");
-  sub->add_option("--batch", o->run.batch, "sequences decoded together")->capture_default_str();
-  sub->add_option("--steps", o->run.steps, "decode steps; each appends a token, so the engine holds context + steps")
+  add_token_count(*sub, "--context", o->run.context,
+                  "tokens cached per sequence before the soak: 4096, 16K, 1M (default 128K)");
+  add_count(*sub, "--batch", o->run.batch, "sequences decoded together")->capture_default_str();
+  add_count(*sub, "--steps", o->run.steps, "decode steps; each appends a token, so the engine holds context + steps")
       ->capture_default_str();
-  sub->add_option("--sample-every", o->sample_every, "steps between samples (two samples at least)")
+  add_count(*sub, "--sample-every", o->sample_every, "steps between samples (two samples at least)")
       ->capture_default_str();
   sub->add_option("--json", o->json, "write the run, every sample and the verdict to FILE, one JSON object a line");
   add_selection_options(*sub, o->run);

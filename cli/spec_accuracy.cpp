@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/count_option.h"
 #include "cli/model_options.h"
 #include "core/error.h"
 #include "model/speculative_selection.h"
@@ -92,8 +93,8 @@ void add_spec_accuracy(CLI::App& app) {
       "and the greedy tokens of ds_offload and ds_offload_sync (cpu backend).");
   o->model.add_to(*sub);
   sub->add_option("--text", o->text, "a text file; its first --context tokens are the window")->required();
-  sub->add_option("--context", o->context, "tokens in the window")->capture_default_str();
-  sub->add_option("--steps", o->steps, "tokens decoded at the end of the window")->capture_default_str();
+  add_count(*sub, "--context", o->context, "tokens in the window")->capture_default_str();
+  add_count(*sub, "--steps", o->steps, "tokens decoded at the end of the window")->capture_default_str();
   sub->callback([o] { run_spec_accuracy(*o); });
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/interrupt.h"
 #include "core/speculative_query.h"
 #include "cpu/attention.h"
 #include "cpu/model_ops.h"
@@ -75,6 +76,9 @@ class CpuDecoder final : public DecoderBase {
     prompt_v_.resize(prompt_k_.size());
     for (int l = 0; l < c.layers; ++l)
       for (std::int64_t begin = 0; begin < n; begin += prefill_chunk()) {
+        // Ctrl-C (core/interrupt.h) stops a long prompt here rather than after its last layer.
+        stop_if_interrupted("the prefill of sequence ", sequence + 1, ": layer ", l + 1, " of ", c.layers, ", token ",
+                            begin, " of ", n);
         const int rows = int(std::min(prefill_chunk(), n - begin));
         run_layer(l, rows, pos.data() + begin, hidden.data() + begin * c.hidden, [&](const float*) {
           if (prefill_observer()) observe_prefill(sequence, l, begin, rows);

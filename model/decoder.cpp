@@ -64,11 +64,10 @@ DecoderFootprint check_decoder_fits(const WeightSource& weights, DecoderOptions 
     const std::int64_t needed =
         checked_sum("host memory", checked_sum("host memory", f.weight_bytes, f.buffer_bytes),
                     checked_sum("host memory", plan.host_bytes, plan.gpu_bytes));
-    const std::int64_t available = available_host_bytes();
-    require(needed <= available, "model '", c.name, "' (", kind, " weights) on the cpu backend needs ",
+    const HostRoom available = available_host_memory();
+    require(needed <= available.bytes, "model '", c.name, "' (", kind, " weights) on the cpu backend needs ",
             format_bytes(needed), " of host memory (", format_bytes(f.weight_bytes), " of fp32 weights, ",
-            format_bytes(plan.host_bytes + plan.gpu_bytes), " for the engine), ", format_bytes(available),
-            " available");
+            format_bytes(plan.host_bytes + plan.gpu_bytes), " for the engine), ", describe(available));
     return f;
   }
   require(!options.decode_observer, "the decode observer runs on the cpu backend only; use it to observe decode");
@@ -79,9 +78,9 @@ DecoderFootprint check_decoder_fits(const WeightSource& weights, DecoderOptions 
   require(gpu_needed <= gpu_free, "model '", c.name, "' (", kind, " weights) needs ", format_bytes(gpu_needed),
           " of GPU memory (", format_bytes(f.weight_bytes), " of ", dtype_name(e.dtype), " weights, ",
           format_bytes(plan.gpu_bytes), " for the engine), ", format_bytes(gpu_free), " free on ", device_name());
-  const std::int64_t host_free = available_host_bytes();
-  require(plan.host_bytes <= host_free, "the engine needs ", format_bytes(plan.host_bytes),
-          " of host memory for the K/V cache, ", format_bytes(host_free), " available");
+  const HostRoom host_free = available_host_memory();
+  require(plan.host_bytes <= host_free.bytes, "the engine needs ", format_bytes(plan.host_bytes),
+          " of host memory for the K/V cache, ", describe(host_free));
   return f;
 }
 

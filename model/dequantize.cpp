@@ -1,5 +1,6 @@
 #include "model/dequantize.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -57,7 +58,49 @@ void decode_blocks(std::span<const std::byte> src, std::span<Out> dst) {
     decode_block<type>(src.data() + i * std::size_t(info.block_bytes), dst.data() + i * std::size_t(info.block_elements));
 }
 
+// Exponent bits all ones: NaN or infinity.
+bool nonfinite_f32(std::uint32_t bits) { return (bits & 0x7f800000u) == 0x7f800000u; }
+bool nonfinite_f16(std::uint16_t bits) { return (bits & 0x7c00u) == 0x7c00u; }
+bool nonfinite_bf16(std::uint16_t bits) { return (bits & 0x7f80u) == 0x7f80u; }
+
+// Where the halves at `offsets` of each block (its scale, and its minimum for
+// q4_1) are, and the first block with a non-finite one.
+template <class Bits, bool (*nonfinite)(Bits), int... offsets>
+std::optional<std::int64_t> first_bad_block(std::span<const std::byte> src, std::size_t block_bytes) {
+  const std::size_t blocks = src.size() / block_bytes;
+  // A branch-free scan of a chunk first: the common case (all finite) runs at memory speed.
+  constexpr std::size_t chunk = 4096;
+  for (std::size_t first = 0; first < blocks; first += chunk) {
+    const std::size_t end = std::min(blocks, first + chunk);
+    bool bad = false;
+    for (std::size_t i = first; i < end; ++i)
+      bad |= (nonfinite(load<Bits>(src.data() + i * block_bytes + offsets)) || ...);
+    if (!bad) continue;
+    for (std::size_t i = first; i < end; ++i)
+      if ((nonfinite(load<Bits>(src.data() + i * block_bytes + offsets)) || ...)) return std::int64_t(i);
+  }
+  return std::nullopt;
+}
+
 }  // namespace
+
+std::optional<std::int64_t> first_nonfinite(TensorType type, std::span<const std::byte> src) {
+  const TensorTypeInfo info = tensor_type_info(type);
+  const auto block_bytes = std::size_t(info.block_bytes);
+  const std::optional<std::int64_t> block = [&]() -> std::optional<std::int64_t> {
+    switch (type) {
+      case TensorType::f32: return first_bad_block<std::uint32_t, nonfinite_f32, 0>(src, block_bytes);
+      case TensorType::f16: return first_bad_block<std::uint16_t, nonfinite_f16, 0>(src, block_bytes);
+      case TensorType::bf16: return first_bad_block<std::uint16_t, nonfinite_bf16, 0>(src, block_bytes);
+      case TensorType::q8_0:
+      case TensorType::q4_0: return first_bad_block<std::uint16_t, nonfinite_f16, 0>(src, block_bytes);
+      case TensorType::q4_1: return first_bad_block<std::uint16_t, nonfinite_f16, 0, 2>(src, block_bytes);
+    }
+    return std::nullopt;
+  }();
+  if (!block) return std::nullopt;
+  return *block * info.block_elements;
+}
 
 template <class Out>
 void dequantize(TensorType type, std::span<const std::byte> src, std::span<Out> dst) {

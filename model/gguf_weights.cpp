@@ -1,5 +1,7 @@
 #include "model/gguf_weights.h"
 
+#include <charconv>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +27,7 @@ class GgufWeights final : public WeightSource {
     if (!tied_) check_tensor(WeightKind::lm_head, 0);
     for (int layer = 0; layer < config_.layers; ++layer)
       for (WeightKind kind : layer_weight_kinds) check_tensor(kind, layer);
+    check_no_extra_layers();
   }
 
   const LlamaConfig& config() const override { return config_; }
@@ -35,6 +38,7 @@ class GgufWeights final : public WeightSource {
     check_weight_read(config_, kind, layer, out);
     const WeightKind stored = kind == WeightKind::lm_head && tied_ ? WeightKind::token_embedding : kind;
     const GgufTensor& t = file_.tensor(tensor_name(stored, layer));
+    check_finite(t);
     if (kind != WeightKind::wq && kind != WeightKind::wk) {
       dequantize<float>(t.type, t.data, out);
       return;
@@ -47,10 +51,39 @@ class GgufWeights final : public WeightSource {
   }
 
  private:
+  // NaN or infinity in a weight reaches every logit; refused here, where the
+  // tensor can be named, instead of as NUL bytes or a null perplexity later.
+  void check_finite(const GgufTensor& t) const {
+    const std::optional<std::int64_t> at = first_nonfinite(t.type, t.data);
+    if (!at) return;
+    const bool quantised = tensor_type_info(t.type).block_elements > 1;
+    file_.check(false, "tensor '", t.name, "' holds NaN or infinity at element ", *at,
+                quantised ? " (the scale of its block)" : "", ": the weights are damaged");
+  }
+
+  // A block_count below the layers stored would run a shallower model than
+  // the file holds, silently; too high a count is refused by check_tensor.
+  void check_no_extra_layers() const {
+    for (const GgufTensor& t : file_.tensors()) {
+      if (!t.name.starts_with("blk.")) continue;
+      const std::string_view rest = t.name.substr(4);
+      std::int64_t layer = 0;
+      const auto [end, error] = std::from_chars(rest.data(), rest.data() + rest.size(), layer);
+      file_.check(error == std::errc() && end != rest.data() + rest.size() && *end == '.', "tensor '", t.name,
+                  "' is named like a layer's but has no layer number");
+      file_.check(layer < config_.layers, "tensor '", t.name, "' belongs to layer ", layer,
+                  ", but llama.block_count says the model has ", config_.layers, " layers");
+    }
+  }
+
   // ggml lists dims fastest first: a [rows][cols] matrix is {cols, rows}, a norm {width}.
   void check_tensor(WeightKind kind, int layer) const {
     const std::string name = tensor_name(kind, layer);
-    const GgufTensor& t = file_.tensor(name);
+    const GgufTensor* found = file_.find_tensor(name);
+    const std::string layers =
+        is_layer_weight(kind) ? concat(", though llama.block_count says the model has ", config_.layers, " layers") : "";
+    file_.check(found != nullptr, "has no tensor '", name, "'", layers);
+    const GgufTensor& t = *found;
     const WeightShape s = weight_shape(config_, kind);
     const std::vector<std::int64_t> expected =
         is_norm_weight(kind) ? std::vector<std::int64_t>{s.cols} : std::vector<std::int64_t>{s.cols, s.rows};

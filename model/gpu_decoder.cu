@@ -7,6 +7,7 @@
 #include <span>
 #include <vector>
 
+#include "core/interrupt.h"
 #include "core/speculative_query.h"
 #include "gpu/blas_handle.h"
 #include "gpu/device_array.h"
@@ -82,6 +83,9 @@ class GpuDecoder final : public DecoderBase {
     gpu::embed(w_.token_embedding(), c.vocab_size, c.hidden, tokens_dev.data(), int(n), hidden_states.data(), stream());
     for (int l = 0; l < c.layers; ++l)
       for (std::int64_t begin = 0; begin < n; begin += prefill_chunk()) {
+        // Ctrl-C (core/interrupt.h) stops a long prompt here rather than after its last layer.
+        stop_if_interrupted("the prefill of sequence ", sequence + 1, ": layer ", l + 1, " of ", c.layers, ", token ",
+                            begin, " of ", n);
         const int rows = int(std::min(prefill_chunk(), n - begin));
         W* k = prompt_k.data() + begin * kv_dim();
         W* v = prompt_v.data() + begin * kv_dim();

@@ -51,12 +51,17 @@ LlamaConfig llama_config_from_gguf(const GgufFile& file) {
   c.context_length = read_count(file, p + "context_length");
   c.rope_theta = file.get_or<float>(p + "rope.freq_base", 10000.0f);
   c.rms_eps = file.get<float>(p + "attention.layer_norm_rms_epsilon");
+  // A token list of another length than the embedding's rows would fail only
+  // when generation reaches an id one of them lacks.
+  const GgufValue* tokens = file.find("tokenizer.ggml.tokens");
+  if (tokens) file.check(tokens->count <= std::uint64_t(std::numeric_limits<int>::max()), "the token list is too long");
   if (file.has(p + "vocab_size")) {
     c.vocab_size = read_count(file, p + "vocab_size");
+    file.check(!tokens || tokens->count == std::uint64_t(c.vocab_size), p, "vocab_size is ", c.vocab_size,
+               ", but tokenizer.ggml.tokens lists ", tokens ? tokens->count : 0, " tokens");
   } else {
-    const auto tokens = file.get<std::vector<std::string_view>>("tokenizer.ggml.tokens");
-    file.check(tokens.size() <= std::size_t(std::numeric_limits<int>::max()), "the token list is too long");
-    c.vocab_size = int(tokens.size());
+    file.check(tokens != nullptr, "lacks the required key 'tokenizer.ggml.tokens' (or '", p, "vocab_size')");
+    c.vocab_size = int(tokens->count);
   }
   if (file.has(p + "rope.dimension_count")) {
     const int rope_dims = read_count(file, p + "rope.dimension_count");

@@ -49,14 +49,14 @@ MemoryPlan Engine::check_fits(const EngineConfig& config) {
     std::vector<Part> parts = gpu_parts;
     parts.front().second = plan.kv_bytes;
     const std::int64_t needed = total(parts);
-    const std::int64_t available = available_host_bytes();
-    require(needed <= available, "needs ", format_bytes(needed), " of host memory for ", name_parts(parts),
-            " (the cpu backend keeps GPU-side data in host memory), ", format_bytes(available), " available");
+    const HostRoom available = available_host_memory();
+    require(needed <= available.bytes, "needs ", format_bytes(needed), " of host memory for ", name_parts(parts),
+            " (the cpu backend keeps GPU-side data in host memory), ", describe(available));
     return plan;
   }
-  const std::int64_t available = available_host_bytes();
-  require(plan.host_bytes <= available, "needs ", format_bytes(plan.host_bytes),
-          " of host memory for the K/V cache, ", format_bytes(available), " available");
+  const HostRoom available = available_host_memory();
+  require(plan.host_bytes <= available.bytes, "needs ", format_bytes(plan.host_bytes),
+          " of host memory for the K/V cache, ", describe(available));
   require(gpu_available(), "the cuda backend needs a GPU and none is visible (use the cpu backend)");
   const std::int64_t gpu_free = available_gpu_bytes();
   require(plan.gpu_bytes <= gpu_free, "needs ", format_bytes(plan.gpu_bytes), " of GPU memory for ",

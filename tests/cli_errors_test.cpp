@@ -9,9 +9,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -20,7 +23,12 @@
 #include <vector>
 
 #include "core/device.h"
+#include "model/dummy_weights.h"
+#include "offload/available_memory.h"
 #include "support/gguf_writer.h"
+#include "support/sanitizer.h"
+#include "support/smollm2.h"
+#include "support/tiny_gguf.h"
 
 extern char** environ;
 
@@ -46,8 +54,11 @@ std::string read_file(const fs::path& path) {
 // neither pipe can fill and stall it.
 class ToolProcess {
  public:
-  ToolProcess(const std::vector<std::string>& args, const fs::path& dir) : out_(dir / "stdout"), err_(dir / "stderr") {
-    std::vector<std::string> words{DSO_TOOL_PATH};
+  // `launcher` (a program and its arguments) runs the tool where given, e.g. a shell that lowers a limit first.
+  ToolProcess(const std::vector<std::string>& args, const fs::path& dir, const std::vector<std::string>& launcher = {})
+      : out_(dir / "stdout"), err_(dir / "stderr") {
+    std::vector<std::string> words = launcher;
+    words.push_back(DSO_TOOL_PATH);
     words.insert(words.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (std::string& w : words) argv.push_back(w.data());
@@ -126,21 +137,38 @@ class CliErrors : public testing::Test {
     return path;
   }
 
-  ToolRun run(const std::vector<std::string>& args) const {
-    ToolProcess tool(args, dir_);
+  ToolRun run(const std::vector<std::string>& args, const std::vector<std::string>& launcher = {}) const {
+    ToolProcess tool(args, dir_, launcher);
     if (tool.pid() <= 0) return {};
     return tool.wait(std::chrono::seconds(120));
   }
 
   // The contract of every user error: status 2, one line naming the problem.
-  void expect_user_error(const std::vector<std::string>& args, const std::vector<std::string>& names) const {
+  void expect_user_error(const std::vector<std::string>& args, const std::vector<std::string>& names,
+                         const std::vector<std::string>& launcher = {}) const {
+    std::string command;
+    for (const std::string& a : args) command += " " + a;
+    SCOPED_TRACE("dsoffload" + command);
+    const ToolRun r = run(args, launcher);
+    EXPECT_EQ(r.status, 2) << r.err;
+    expect_one_line(r.err, "dsoffload: error: ");
+    for (const std::string& name : names) EXPECT_NE(r.err.find(name), std::string::npos) << "lacks '" << name << "'";
+    EXPECT_EQ(r.out, "") << "a refused run printed results";
+  }
+
+  // The same for a run that reports progress on stderr before it finds the
+  // problem: the refusal is its last line.
+  void expect_refusal_after_progress(const std::vector<std::string>& args, const std::vector<std::string>& names) const {
     std::string command;
     for (const std::string& a : args) command += " " + a;
     SCOPED_TRACE("dsoffload" + command);
     const ToolRun r = run(args);
     EXPECT_EQ(r.status, 2) << r.err;
-    expect_one_line(r.err, "dsoffload: error: ");
-    for (const std::string& name : names) EXPECT_NE(r.err.find(name), std::string::npos) << "lacks '" << name << "'";
+    ASSERT_FALSE(r.err.empty());
+    const std::size_t last = r.err.rfind('\n', r.err.size() - 2);
+    const std::string line = last == std::string::npos ? r.err : r.err.substr(last + 1);
+    expect_one_line(line, "dsoffload: error: ");
+    for (const std::string& name : names) EXPECT_NE(line.find(name), std::string::npos) << "lacks '" << name << "'";
     EXPECT_EQ(r.out, "") << "a refused run printed results";
   }
 
@@ -252,10 +280,131 @@ TEST_F(CliErrors, BadCommandLines) {
   expect_user_error({"bench", "--context", "lots"}, {"--context", "lots"});
   expect_user_error({"bench", "--k", "8", "--k-fraction", "0.1"}, {"--k", "excludes"});
   expect_user_error({"inspect-config"}, {"FILE is required"});
-  expect_user_error({"bench", "--batch", "0"}, {"--batch must be at least 1, got 0"});
-  expect_user_error({"bench", "--warmup", "-1"}, {"--warmup must not be negative, got -1"});
+  expect_user_error({"bench", "--batch", "0"}, {"--batch: must be at least 1, got 0"});
+  expect_user_error({"bench", "--warmup", "-1"}, {"--warmup: must not be negative, got -1"});
   expect_user_error({"bench", "--k-fraction", "2"}, {"k_fraction must be in [0, 1], got 2"});
   expect_user_error({"bench", "--r", "1000"}, {"r=1000"});
+}
+
+// Every option that counts something refuses what is no count, instead of
+// reading '' as 0 (and so the default) or wrapping -1 into a huge seed.
+TEST_F(CliErrors, CountOptionsRefuseWhatIsNoCount) {
+  expect_user_error({"bench", "--r", "0"}, {"--r: must be at least 1, got 0"});
+  expect_user_error({"bench", "--r", "-1"}, {"--r: must be at least 1, got -1"});
+  expect_user_error({"bench", "--r", ""}, {"--r: '' is not a whole number"});
+  expect_user_error({"bench", "--k", "0"}, {"--k: must be at least 1, got 0"});
+  expect_user_error({"bench", "--context", ""}, {"--context: '' is not a token count"});
+  expect_user_error({"bench", "--batch", ""}, {"--batch: '' is not a whole number"});
+  expect_user_error({"bench", "--seed", "-1"}, {"--seed: '-1' is not a whole number"});
+  expect_user_error({"bench", "--steps", "99999999999"}, {"--steps: 99999999999 is past the largest value it takes, 2147483647"});
+  expect_user_error({"bench", "--sink", "1.5"}, {"--sink: '1.5' is not a whole number"});
+  expect_user_error({"soak", "--context", ""}, {"--context: '' is not a token count"});
+  expect_user_error({"soak", "--sample-every", "0"}, {"--sample-every: must be at least 1, got 0"});
+  const std::string text = file("text.txt", std::string("some text")).string();
+  expect_user_error({"generate", "--model", "llama-2-7b", "--prompt", "hi", "--max-new", "0"},
+                    {"--max-new: must be at least 1, got 0"});
+  expect_user_error({"generate", "--model", "llama-2-7b", "--prompt", "hi", "--r", "0"}, {"--r: must be at least 1, got 0"});
+  expect_user_error({"perplexity", "--model", "llama-2-7b", "--text", text, "--context", ""},
+                    {"--context: '' is not a whole number"});
+  expect_user_error({"perplexity", "--model", "llama-2-7b", "--text", text, "--context", "8", "--max-windows", "-1"},
+                    {"--max-windows: must not be negative, got -1"});
+  expect_user_error({"eval", "--model", "llama-2-7b", "--text", text, "--windows", "0"}, {"--windows: must be at least 1, got 0"});
+  expect_user_error({"eval", "--model", "llama-2-7b", "--text", text, "--budgets", "0"}, {"--budgets: must be at least 1, got 0"});
+  expect_user_error({"passkey", "--model", "llama-2-7b", "--trials", "0"}, {"--trials: must be at least 1, got 0"});
+  expect_user_error({"passkey", "--model", "llama-2-7b", "--contexts", "-5"}, {"--contexts: must be at least 1, got -5"});
+  expect_user_error({"calibrate", "--model", "llama-2-7b", "--text", text, "--out", "x.json", "--block", "0"},
+                    {"--block: must be at least 1, got 0"});
+  expect_user_error({"spec-accuracy", "--model", "llama-2-7b", "--text", text, "--steps", ""},
+                    {"--steps: '' is not a whole number"});
+}
+
+// A tiny model the tool can run (a byte-level tokenizer of its vocabulary), its tensors passed through `edit`.
+std::vector<std::byte> tool_gguf(const std::function<void(const std::string&, std::vector<float>&)>& edit = {},
+                                 int tokens = 258, const LlamaConfig* metadata = nullptr) {
+  const auto weights = dummy_weights(test::tiny_tool_config(), 51);
+  test::TinyGguf how;
+  how.metadata = metadata;
+  how.tokenizer_tokens = tokens;
+  how.edit = edit;
+  return test::tiny_gguf_writer(*weights, how).build();
+}
+
+TEST_F(CliErrors, ToolRunsTheTinyModelTheModelCasesBreak) {
+  const ToolRun r = run({"generate", "--model", file("tiny.gguf", tool_gguf()).string(), "--prompt", "ab",
+                         "--max-new", "2", "--backend", "cpu", "--raw", "--ignore-eos"});
+  EXPECT_EQ(r.status, 0) << r.err;
+}
+
+TEST_F(CliErrors, CountsWhoseSumOrProductOverflows) {
+  const std::string model = file("tiny.gguf", tool_gguf()).string();
+  const std::string text = file("text.txt", std::string(200, 'a')).string();
+  expect_user_error({"generate", "--model", model, "--prompt", "ab", "--backend", "cpu", "--max-new",
+                     "9223372036854775807"},
+                    {"the prompt plus --max-new overflows 64 bits"});
+  expect_user_error({"eval", "--model", model, "--text", text, "--backend", "cpu", "--families", "sparq", "--context",
+                     "16", "--score-tokens", "4", "--windows", "9223372036854775807"},
+                    {"--windows x --context overflows 64 bits"});
+  // The room an answer needs is compared without a sum that could wrap.
+  expect_user_error({"passkey", "--model", model, "--backend", "cpu", "--contexts", "128", "--max-new",
+                     "9223372036854775807"},
+                    {"context 128 must leave room for --max-new 9223372036854775807"});
+}
+
+TEST_F(CliErrors, DamagedModelsAreRefusedAtLoad) {
+  const auto poison = [](const std::string& tensor, float value) {
+    return [tensor, value](const std::string& name, std::vector<float>& values) {
+      if (name == tensor) values[3] = value;
+    };
+  };
+  expect_user_error({"generate", "--model", file("nan.gguf", tool_gguf(poison("blk.1.ffn_up.weight", NAN))).string(),
+                     "--prompt", "ab", "--backend", "cpu"},
+                    {"nan.gguf", "tensor 'blk.1.ffn_up.weight' holds NaN or infinity at element 3"});
+  expect_user_error({"perplexity", "--model", file("inf.gguf", tool_gguf(poison("output_norm.weight", INFINITY))).string(),
+                     "--text", file("text.txt", std::string(40, 'a')).string(), "--context", "16", "--backend", "cpu"},
+                    {"inf.gguf", "tensor 'output_norm.weight' holds NaN or infinity at element 3"});
+  LlamaConfig one_layer = test::tiny_tool_config();
+  one_layer.layers = 1;
+  expect_user_error({"generate", "--model", file("shallow.gguf", tool_gguf({}, 258, &one_layer)).string(), "--prompt",
+                     "ab", "--backend", "cpu"},
+                    {"shallow.gguf", "tensor 'blk.1.", "belongs to layer 1, but llama.block_count says the model has 1"});
+  expect_user_error({"inspect-model", file("vocab.gguf", tool_gguf({}, 257)).string()},
+                    {"vocab.gguf", "llama.vocab_size is 258, but tokenizer.ggml.tokens lists 257 tokens"});
+}
+
+// Weights that are finite but so large that the model's numbers overflow:
+// the logits are NaN or infinite, and no command prints a result made of them.
+TEST_F(CliErrors, NonFiniteLogitsAreReportedNotPrinted) {
+  const std::string model = file("huge.gguf", tool_gguf([](const std::string& name, std::vector<float>& values) {
+                                   if (name == "output_norm.weight") std::fill(values.begin(), values.end(), 3e38f);
+                                 })).string();
+  const std::string text = file("text.txt", std::string(40, 'a')).string();
+  expect_user_error({"generate", "--model", model, "--prompt", "ab", "--backend", "cpu", "--raw"},
+                    {"of the model's logits are NaN or infinite at new token 1"});
+  expect_refusal_after_progress({"perplexity", "--model", model, "--text", text, "--context", "16", "--backend", "cpu"},
+                                {"the log-likelihood of policy dense_gpu is", "NaN or infinite, so there is no perplexity"});
+  expect_refusal_after_progress({"eval", "--model", model, "--text", text, "--backend", "cpu", "--families", "sparq",
+                                 "--context", "16", "--windows", "1", "--score-tokens", "4"},
+                                {"the log-likelihood of the dense setting is"});
+}
+
+// 6 GB allocated for 43 s before the refusal, once: the shape's K/V cache is
+// checked before any table that grows with the shape is made.
+TEST_F(CliErrors, AbsurdShapeIsRefusedBeforeAllocating) {
+  const auto start = std::chrono::steady_clock::now();
+  expect_user_error({"bench", "--shape", "L99999999-Hq8-Hkv2-d64"}, {"the K/V cache alone needs", "available"});
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+}
+
+// Under `ulimit -v` the run is refused, naming that limit, where it used to
+// pass the check (MemAvailable) and then fail to allocate.
+TEST_F(CliErrors, AddressSpaceLimitRefusesARunNamingIt) {
+  if (test::kAddressSanitizer) GTEST_SKIP() << "AddressSanitizer's shadow memory leaves no room under an address-space limit";
+  constexpr std::int64_t limit_kib = std::int64_t(2) << 20;  // 2 GiB
+  if (available_host_memory().bytes < (std::int64_t(4) << 30))
+    GTEST_SKIP() << "needs 4 GiB available, so that only the address-space limit refuses";
+  const std::vector<std::string> launcher{"/bin/sh", "-c", "ulimit -v " + std::to_string(limit_kib) + " && exec \"$0\" \"$@\""};
+  expect_user_error({"bench", "--backend", "cpu", "--shape", "smollm2-135m", "--context", "64K", "--policy", "ds_offload"},
+                    {"of host memory", "left under the address-space limit (RLIMIT_AS, ulimit -v)"}, launcher);
 }
 
 TEST_F(CliErrors, ContextPastCapacity) {
@@ -306,6 +455,33 @@ TEST_F(CliErrors, CtrlCStopsABenchmarkAtAStepBoundary) {
       "dsoffload: interrupted at (step [0-9]+ of 100000 \\(0 warm-up\\)|the cache fill) of policy ds_offload "
       "\\(1 of 2\\).*\n");
   EXPECT_TRUE(std::regex_match(r.err.substr(last == std::string::npos ? 0 : last + 1), where)) << r.err;
+  EXPECT_EQ(r.out, "");
+}
+
+// The prefill through a real model's layers stops at the next chunk, as the
+// synthetic fill does, instead of running to its end first.
+TEST_F(CliErrors, CtrlCStopsTheModelPrefillOfABenchmark) {
+  if (!fs::exists(test::smollm2_path())) GTEST_SKIP() << test::smollm2_path() << " is absent (scripts/get_model.sh)";
+  ToolProcess tool({"bench", "--model", test::smollm2_path(), "--backend", "cpu", "--context", "8192", "--batch", "2",
+                    "--policy", "ds_offload"},
+                   dir_);
+  ASSERT_GT(tool.pid(), 0);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!tool.catches(SIGINT) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_TRUE(tool.catches(SIGINT)) << "the tool never installed its SIGINT handler";
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // the model loaded, its prefill under way
+  const auto sent = std::chrono::steady_clock::now();
+  ASSERT_EQ(::kill(tool.pid(), SIGINT), 0);
+  const ToolRun r = tool.wait(std::chrono::seconds(120));
+  EXPECT_LT(std::chrono::steady_clock::now() - sent, std::chrono::seconds(5)) << "the prefill ran on";
+  EXPECT_EQ(r.status, 130) << r.err;
+  const std::size_t last = r.err.rfind('\n', r.err.size() - 2);
+  const std::string line = last == std::string::npos ? r.err : r.err.substr(last + 1);
+  expect_one_line(line, "dsoffload: interrupted at ");
+  EXPECT_TRUE(std::regex_match(line, std::regex("dsoffload: interrupted at the prefill of sequence 1: layer [0-9]+ of "
+                                                "30, token [0-9]+ of 8192\n")))
+      << r.err;
   EXPECT_EQ(r.out, "");
 }
 

@@ -22,9 +22,11 @@
 #include "model/gguf_weights.h"
 #include "model/perplexity.h"
 #include "model/tokenizer.h"
+#include "support/error_of.h"
 #include "support/gguf_writer.h"
 #include "support/llama_reference.h"
 #include "support/smollm2.h"
+#include "support/tiny_gguf.h"
 #include "support/tiny_llama.h"
 
 namespace dso {
@@ -311,57 +313,10 @@ TEST(DummyWeights, AreSeededAndScaled) {
   EXPECT_NEAR(std::sqrt(sum_sq / n), 1.0 / 64.0, 0.05 / 64.0);
 }
 
-// A GGUF file of the tiny model as llama.cpp's converter writes it: every
-// head's Q and K rows reordered so that RoPE pairs sit side by side (row
-// 2i + j of a head holds HF row j * d/2 + i).
-// The metadata describes `metadata` (by default the weights' own config).
-std::vector<std::byte> tiny_gguf(const WeightSource& hf, bool with_output, const LlamaConfig* metadata = nullptr) {
-  const LlamaConfig& c = hf.config();
-  const LlamaConfig& m = metadata ? *metadata : c;
-  test::GgufWriter w;
-  w.string("general.architecture", "llama");
-  w.string("general.name", "tiny");
-  w.scalar<std::uint32_t>("llama.block_count", std::uint32_t(m.layers));
-  w.scalar<std::uint32_t>("llama.context_length", std::uint32_t(m.context_length));
-  w.scalar<std::uint32_t>("llama.embedding_length", std::uint32_t(m.hidden));
-  w.scalar<std::uint32_t>("llama.feed_forward_length", std::uint32_t(m.ffn_hidden));
-  w.scalar<std::uint32_t>("llama.attention.head_count", std::uint32_t(m.q_heads));
-  w.scalar<std::uint32_t>("llama.attention.head_count_kv", std::uint32_t(m.kv_heads));
-  w.scalar<float>("llama.rope.freq_base", m.rope_theta);
-  w.scalar<float>("llama.attention.layer_norm_rms_epsilon", m.rms_eps);
-  w.scalar<std::uint32_t>("llama.vocab_size", std::uint32_t(m.vocab_size));
-  const auto add = [&](WeightKind kind, int layer, const std::string& name) {
-    const WeightShape s = weight_shape(c, kind);
-    std::vector<float> values(std::size_t(s.size()));
-    hf.read(kind, layer, values);
-    if (kind == WeightKind::wq || kind == WeightKind::wk) {
-      const std::vector<float> hf_rows = values;
-      const int d = c.head_dim;
-      for (std::int64_t row = 0; row < s.rows; ++row) {
-        const std::int64_t head = row / d, g = row % d, i = g / 2, j = g % 2;
-        const std::int64_t from = head * d + j * (d / 2) + i;
-        std::copy_n(hf_rows.begin() + from * s.cols, s.cols, values.begin() + row * s.cols);
-      }
-    }
-    std::vector<std::byte> bytes(values.size() * sizeof(float));
-    std::memcpy(bytes.data(), values.data(), bytes.size());
-    const std::vector<std::int64_t> dims = is_norm_weight(kind) ? std::vector<std::int64_t>{s.cols}
-                                                                 : std::vector<std::int64_t>{s.cols, s.rows};
-    w.tensor(name, dims, TensorType::f32, std::move(bytes));
-  };
-  add(WeightKind::token_embedding, 0, "token_embd.weight");
-  add(WeightKind::final_norm, 0, "output_norm.weight");
-  if (with_output) add(WeightKind::lm_head, 0, "output.weight");
-  for (int l = 0; l < c.layers; ++l)
-    for (WeightKind kind : layer_weight_kinds)
-      add(kind, l, "blk." + std::to_string(l) + "." + std::string(weight_name(kind)) + ".weight");
-  return w.build();
-}
-
 TEST(GgufWeights, UnpermuteQKRowsIntoTheHuggingFaceLayout) {
   const LlamaConfig config = test::tiny_llama_config();
   const auto hf = dummy_weights(config, 41);
-  const GgufFile file = GgufFile::parse(tiny_gguf(*hf, true), "tiny.gguf");
+  const GgufFile file = GgufFile::parse(test::tiny_gguf(*hf, true), "tiny.gguf");
   const auto source = gguf_weights(file);
   EXPECT_FALSE(source->is_dummy());
   EXPECT_FALSE(source->tied_lm_head());
@@ -391,7 +346,7 @@ TEST(GgufWeights, UnpermuteQKRowsIntoTheHuggingFaceLayout) {
 TEST(GgufWeights, TieTheHeadToTheEmbeddingWithoutOutputWeight) {
   const LlamaConfig config = test::tiny_llama_config();
   const auto hf = dummy_weights(config, 43);
-  const GgufFile file = GgufFile::parse(tiny_gguf(*hf, false), "tiny.gguf");
+  const GgufFile file = GgufFile::parse(test::tiny_gguf(*hf, false), "tiny.gguf");
   const auto source = gguf_weights(file);
   EXPECT_TRUE(source->tied_lm_head());
   std::vector<float> head(std::size_t(weight_shape(config, WeightKind::lm_head).size())), embedding(head.size());
@@ -406,7 +361,7 @@ TEST(GgufWeights, RefuseATensorOfTheWrongShape) {
   wider.ffn_hidden = config.ffn_hidden + 1;
   // The file's metadata says ffn 100; its ffn tensors are 101 wide.
   const auto hf = dummy_weights(wider, 44);
-  const GgufFile wrong = GgufFile::parse(tiny_gguf(*hf, true, &config), "wide.gguf");
+  const GgufFile wrong = GgufFile::parse(test::tiny_gguf(*hf, true, &config), "wide.gguf");
   try {
     const auto source = gguf_weights(wrong);
     ADD_FAILURE() << "a file whose tensors disagree with its metadata was accepted";
@@ -415,6 +370,45 @@ TEST(GgufWeights, RefuseATensorOfTheWrongShape) {
     EXPECT_NE(message.find("wide.gguf"), std::string::npos) << message;
     EXPECT_NE(message.find("ffn_"), std::string::npos) << message;
   }
+}
+
+TEST(GgufWeights, RefuseNonFiniteWeightsNamingTheTensor) {
+  const LlamaConfig config = test::tiny_llama_config();
+  const auto hf = dummy_weights(config, 45);
+  for (const float bad : {std::nanf(""), -INFINITY}) {
+    test::TinyGguf how;
+    how.edit = [bad](const std::string& name, std::vector<float>& values) {
+      if (name == "blk.1.ffn_up.weight") values[5] = bad;
+    };
+    const GgufFile file = GgufFile::parse(test::tiny_gguf_writer(*hf, how).build(), "bad.gguf");
+    const auto source = gguf_weights(file);
+    std::vector<float> w(std::size_t(weight_shape(config, WeightKind::w_up).size()));
+    source->read(WeightKind::w_up, 0, w);  // the same tensor of a healthy layer reads
+    const std::string message = test::error_of([&] { source->read(WeightKind::w_up, 1, w); });
+    for (const char* part : {"bad.gguf", "'blk.1.ffn_up.weight'", "NaN or infinity at element 5"})
+      EXPECT_NE(message.find(part), std::string::npos) << message;
+    // Loading a decoder reads every tensor, so the damaged file is refused before any decoding.
+    EXPECT_NE(test::error_of([&] { make_decoder(*source, test::decoder_options(Policy::dense_gpu, DType::f16, 1, 8)); })
+                  .find("'blk.1.ffn_up.weight'"),
+              std::string::npos);
+  }
+}
+
+TEST(GgufWeights, RefuseABlockCountThatDisagreesWithTheLayersStored) {
+  const LlamaConfig config = test::tiny_llama_config();
+  const auto hf = dummy_weights(config, 46);
+  LlamaConfig fewer = config, more = config;
+  fewer.layers = 1;
+  more.layers = 3;
+  // block_count 1 over two layers' tensors: layer 1 would be dropped silently.
+  const GgufFile shallow = GgufFile::parse(test::tiny_gguf(*hf, true, &fewer), "shallow.gguf");
+  const std::string dropped = test::error_of([&] { gguf_weights(shallow); });
+  for (const char* part : {"shallow.gguf", "'blk.1.", "belongs to layer 1", "block_count says the model has 1 layers"})
+    EXPECT_NE(dropped.find(part), std::string::npos) << dropped;
+  const GgufFile deep = GgufFile::parse(test::tiny_gguf(*hf, true, &more), "deep.gguf");
+  const std::string missing = test::error_of([&] { gguf_weights(deep); });
+  for (const char* part : {"deep.gguf", "has no tensor 'blk.2.", "block_count says the model has 3 layers"})
+    EXPECT_NE(missing.find(part), std::string::npos) << missing;
 }
 
 // The real model: SmolLM2-135M-Instruct (Q4_1), on the CPU.

@@ -10,20 +10,10 @@
 #include "offload/available_memory.h"
 #include "offload/engine.h"
 #include "support/engine_cases.h"
+#include "support/error_of.h"
 
 namespace dso::test {
 namespace {
-
-// The message of the dso::Error `f` throws, or a failure if it throws none.
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no dso::Error was thrown";
-  return {};
-}
 
 EngineConfig small_config(Policy policy) {
   EngineConfig c;
@@ -162,7 +152,7 @@ TEST(EngineValidation, RefusesAPlanPastHostMemory) {
       config.backend = backend;
       config.policy = p;
       const MemoryPlan plan = Engine::plan(config);
-      ASSERT_GT(plan.host_bytes + plan.gpu_bytes, available_host_bytes());
+      ASSERT_GT(plan.host_bytes + plan.gpu_bytes, available_host_memory().bytes);
       const std::string message = error_of([&] { Engine::create(config); });
       SCOPED_TRACE(message);
       if (backend == Backend::cpu) {

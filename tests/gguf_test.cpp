@@ -158,6 +158,36 @@ TEST(Dequantize, RefusesSizesThatAreNotWholeBlocks) {
                Error);
 }
 
+// Stored bits at `at` of a zeroed buffer of `size` bytes.
+template <class Bits>
+std::vector<std::byte> with_bits(std::size_t size, std::size_t at, Bits bits) {
+  std::vector<std::byte> bytes(size);
+  std::memcpy(bytes.data() + at, &bits, sizeof bits);
+  return bytes;
+}
+
+TEST(Dequantize, FindsTheFirstNonFiniteValueOrBlockScale) {
+  const auto first = [](TensorType type, const std::vector<std::byte>& bytes) { return first_nonfinite(type, bytes); };
+  constexpr std::uint32_t f32_nan = 0x7fc00000u, f32_inf = 0xff800000u;
+  constexpr std::uint16_t f16_inf = 0x7c00u, f16_nan = 0x7e00u, bf16_nan = 0x7fc0u;
+  // Plain types: the element itself, in the first chunk of the scan and past it.
+  EXPECT_EQ(first(TensorType::f32, with_bits(4 * 10, 4 * 7, f32_nan)), 7);
+  EXPECT_EQ(first(TensorType::f32, with_bits(4 * 9000, 4 * 5000, f32_inf)), 5000);
+  EXPECT_EQ(first(TensorType::f16, with_bits(2 * 10, 2 * 3, f16_inf)), 3);
+  EXPECT_EQ(first(TensorType::bf16, with_bits(2 * 10, 2 * 2, bf16_nan)), 2);
+  // The largest finite values are finite.
+  EXPECT_EQ(first(TensorType::f32, with_bits(4 * 10, 4 * 7, std::uint32_t(0x7f7fffffu))), std::nullopt);
+  EXPECT_EQ(first(TensorType::f16, with_bits(2 * 10, 2 * 3, std::uint16_t(0x7bffu))), std::nullopt);
+  // Quantised types: the scale (and q4_1's minimum) of a block; its first element is named.
+  EXPECT_EQ(first(TensorType::q8_0, with_bits(34 * 3, 34 * 2, f16_nan)), 64);
+  EXPECT_EQ(first(TensorType::q4_0, with_bits(18 * 3, 18 * 1, f16_inf)), 32);
+  EXPECT_EQ(first(TensorType::q4_1, with_bits(20 * 3, 20 * 2, f16_inf)), 64);
+  EXPECT_EQ(first(TensorType::q4_1, with_bits(20 * 3, 20 * 1 + 2, f16_nan)), 32);
+  // Quantised codes are no floats: bits that would spell NaN there are ordinary codes.
+  EXPECT_EQ(first(TensorType::q8_0, with_bits(34 * 3, 34 * 1 + 2, f16_nan)), std::nullopt);
+  EXPECT_EQ(first(TensorType::q4_1, with_bits(20 * 3, 20 * 1 + 4, f16_nan)), std::nullopt);
+}
+
 TEST(GgufFile, TensorsOfEveryTypeReadBackThroughTheDirectory) {
   for (unsigned seed : {4u, 5u}) {
     SCOPED_TRACE("seed " + std::to_string(seed));

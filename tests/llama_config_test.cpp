@@ -139,6 +139,21 @@ TEST(LlamaConfig, RefusesInconsistentOrMissingFieldsByName) {
   EXPECT_THROW(c.validate(), Error);
 }
 
+TEST(LlamaConfig, RefusesAVocabularySizeThatDisagreesWithTheTokenList) {
+  std::mt19937 rng(7);
+  Fields f = random_fields(rng);
+  f.vocab = 3;
+  GgufWriter same = llama_file(f);
+  same.strings("tokenizer.ggml.tokens", {"a", "b", "c"});
+  EXPECT_EQ(config_error(same), "");
+  // Generation would fail only once it reached an id the token list lacks.
+  GgufWriter longer = llama_file(f);
+  longer.strings("tokenizer.ggml.tokens", {"a", "b", "c", "d"});
+  const std::string m = config_error(longer);
+  EXPECT_NE(m.find("llama.vocab_size is 3, but tokenizer.ggml.tokens lists 4 tokens"), std::string::npos) << m;
+  EXPECT_NE(m.find("config.gguf"), std::string::npos) << m;
+}
+
 TEST(LlamaConfig, BuiltInShapesAreTheBenchmarkShapes) {
   ASSERT_EQ(builtin_llama_config_names().size(), 2u);
   for (std::string_view name : builtin_llama_config_names()) {
