@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "calibration/channel_config.h"
+#include "cli/run_info.h"
 #include "calibration/label_selection.h"
 #include "core/device.h"
 #include "core/error.h"
@@ -19,7 +20,7 @@ namespace dso::cli {
 void ModelOptions::add_to(CLI::App& sub) {
   std::string shapes;
   for (std::string_view n : builtin_llama_config_names()) shapes += (shapes.empty() ? "" : ", ") + std::string(n);
-  sub.add_option("--model", model, "a GGUF file, or a built-in shape run with dummy weights (" + shapes + ")")
+  sub.add_option("-m,--model", model, "a GGUF file, or a built-in shape run with dummy weights (" + shapes + ")")
       ->required();
   sub.add_option("--backend", backend, "cpu or cuda (default: cuda where a GPU is visible, else cpu)");
   sub.add_option("--dtype", dtype, "f16 or bf16: the K/V cache, and the weights on the GPU")->capture_default_str();
@@ -35,7 +36,7 @@ void ModelOptions::add_to(CLI::App& sub) {
       ->excludes(k_opt);
   sub.add_option("--sink", sink, "first tokens always attended by sparse policies")->capture_default_str();
   sub.add_option("--recent", recent, "newest tokens always attended by sparse policies")->capture_default_str();
-  sub.add_option("--seed", seed, "seed of dummy weights")->capture_default_str();
+  sub.add_option("--seed", seed, "seed of dummy weights, and of generate's sampling")->capture_default_str();
   sub.add_option("--prefill-chunk", prefill_chunk, "tokens a prefill runs through a layer at once")
       ->capture_default_str();
 }
@@ -151,6 +152,7 @@ nlohmann::ordered_json run_fields(const ModelOptions& o, const LoadedModel& m, c
     j["labels"] = "leading channels 0..r-1 (no calibration)";
   else
     j["labels"] = o.channels + " (" + o.statistic + ")";
+  put_run_info(j);
   return j;
 }
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/bench_options.h"
 #include "cli/commands.h"
 #include "cli/model_options.h"
 #include "cli/progress_bar.h"
@@ -92,7 +93,7 @@ void add_perplexity(CLI::App& app) {
       "ones decoded and scored by the policy's attention. One JSON object per line and policy on stdout.");
   c->model.add_to(*sub);
   sub->add_option("--text", c->text, "a text file")->required();
-  sub->add_option("--context", c->context, "tokens per window")->required();
+  takes_token_count(sub->add_option("-c,--context", c->context, "tokens per window: 2048, 2K")->required());
   sub->add_option("--policy", c->policies,
                   "policies to run, repeatable or comma separated: dense_gpu, ds_gpu, flexgen, ds_offload, "
                   "ds_offload_sync")

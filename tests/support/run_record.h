@@ -1,0 +1,40 @@
+#pragma once
+// The record every JSON output of the tool carries about its run (cli/run_info.h):
+// checked the same way wherever a test reads one.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "support/tool_run.h"
+
+namespace dso::test {
+
+// The commit the tree is at, as the tool's build read it; empty outside a checkout.
+inline std::string source_commit() {
+  const ToolRun git = run_shell(std::string("git -C '") + DSO_SOURCE_DIR + "' rev-parse HEAD");
+  return git.status == 0 ? git.out.substr(0, git.out.find('\n')) : std::string();
+}
+
+// `arguments`: what the test passed after the tool's path, quoted as the tool
+// requotes it (no quotes where none are needed).
+inline void expect_run_record(const nlohmann::json& j, const std::string& arguments) {
+  for (const char* field : {"version", "git_commit", "git_dirty", "build_type", "date", "command"})
+    ASSERT_TRUE(j.contains(field)) << field << " missing from " << j.dump();
+  EXPECT_EQ(j["version"], "0.1.0");
+  const std::string commit = source_commit();
+  if (commit.empty()) {
+    EXPECT_EQ(j["git_commit"], "unknown");
+  } else {
+    EXPECT_EQ(j["git_commit"], commit);
+    EXPECT_TRUE(j["git_dirty"].is_boolean()) << j.dump();
+  }
+  EXPECT_FALSE(j["build_type"].get<std::string>().empty());
+  const std::string date = j["date"];
+  EXPECT_EQ(date.size(), 20u) << date;  // 2026-11-22T15:04:05Z
+  EXPECT_EQ(date.back(), 'Z') << date;
+  EXPECT_EQ(j["command"], std::string(DSO_TOOL_PATH) + " " + arguments);
+}
+
+}  // namespace dso::test
