@@ -57,18 +57,21 @@ constexpr std::int64_t kCpuDefaultContext = 2048;
 // context the offload policies are for.
 constexpr std::int64_t kGpuDummyDefaultContext = 128 * 1024;
 
-// The context where --context is not given, said on stderr with the reason;
-// a given one past a real model's trained length is warned of.
-std::int64_t model_context(const BenchOptions& o, const LlamaConfig& model, bool dummy, bool cuda) {
+struct ChosenContext {
+  std::int64_t tokens = 0;
+  std::string note;  // for stderr once the run is known to go ahead: why this context, or a warning
+};
+
+// --context, or the default with the reason; a given one past a real model's
+// trained length is warned of.
+ChosenContext model_context(const BenchOptions& o, const LlamaConfig& model, bool dummy, bool cuda) {
   const std::int64_t limit = model.context_length;
   if (!o.context.empty()) {
     const std::int64_t context = parse_token_count(o.context);
     if (!dummy && limit > 0 && context > limit)
-      std::fprintf(stderr,
-                   "warning: context %lld is past the model's trained length of %lld tokens; it runs, but what it "
-                   "computes there is not what the model was trained for\n",
-                   static_cast<long long>(context), static_cast<long long>(limit));
-    return context;
+      return {context, concat("warning: context ", context, " is past the model's trained length of ", limit,
+                              " tokens; it runs, but what it computes there is not what the model was trained for")};
+    return {context, ""};
   }
   std::int64_t context = 0;
   std::string why;
@@ -82,10 +85,9 @@ std::int64_t model_context(const BenchOptions& o, const LlamaConfig& model, bool
     context = limit;
     why = "the model's trained length";
   }
-  std::fprintf(stderr, "context: %lld tokens, %s%s (--context to choose another)\n", static_cast<long long>(context),
-               why.c_str(),
-               !dummy && limit > 0 && context != limit ? concat("; the model's trained length is ", limit).c_str() : "");
-  return context;
+  const std::string trained =
+      !dummy && limit > 0 && context != limit ? concat("; the model's trained length is ", limit) : "";
+  return {context, concat("context: ", context, " tokens, ", why, trained, " (--context to choose another)")};
 }
 
 }  // namespace
@@ -97,7 +99,8 @@ void run_model_bench(const BenchOptions& o, bool cuda) {
   const WeightSource& weights = *named.weights;
   const LlamaConfig& model = weights.config();
   const bool dummy = weights.is_dummy();
-  const std::int64_t context = model_context(o, model, dummy, cuda);
+  const ChosenContext picked = model_context(o, model, dummy, cuda);
+  const std::int64_t context = picked.tokens;
   check_counts(o, context);
   const int r = label_count(o, model);
   const EngineConfig base = model_engine_config(o, model, cuda, context + o.warmup + o.steps);
@@ -121,6 +124,7 @@ void run_model_bench(const BenchOptions& o, bool cuda) {
     }
   }
   require(!runs.empty(), "no policy fits this machine");
+  if (!picked.note.empty()) std::fprintf(stderr, "%s\n", picked.note.c_str());
 
   ContextFill context_fill(weights, base, r, o.seed, context, int(runs.size()));
   for (PolicyRun& run : runs) {
