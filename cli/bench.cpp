@@ -185,10 +185,10 @@ void add_bench(CLI::App& app) {
   sub->add_flag("--attention-only", o->attention_only,
                 "time the attention engine alone over a synthetic cache (no projections, MLP or LM head)");
   sub->add_option("-c,--context", o->context,
-                  "tokens cached per sequence before the timed steps: 4096, 16K, 1M (default 128K for a model, "
-                  "4096 attention only)");
+                  "tokens cached per sequence before the timed steps: 4096, 16K, 1M (default: on a GPU a real "
+                  "model's trained length or 128K for dummy weights, on the cpu backend 2048; 4096 attention only)");
   sub->add_option("--batch", o->batch, "sequences decoded together")->capture_default_str();
-  sub->add_option("--steps", o->steps, "timed decode steps (medians are reported)")->capture_default_str();
+  sub->add_option("--steps", o->steps, "timed decode steps: their median, min and max are reported")->capture_default_str();
   sub->add_option("--warmup", o->warmup, "untimed decode steps first")->capture_default_str();
   add_selection_options(*sub, *o);
   sub->add_flag("--phases", o->phases,
