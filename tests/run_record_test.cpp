@@ -24,12 +24,17 @@ using test::ToolRun;
 TEST(Version, NamesTheVersionCommitAndBuildType) {
   const ToolRun run = run_tool("--version");
   ASSERT_EQ(run.status, 0) << run.err;
-  const std::string commit = test::source_commit();
-  const std::string state = run.out.find("with uncommitted changes") != std::string::npos ? "with uncommitted changes"
-                                                                                          : "clean";
-  EXPECT_EQ(run.out, "dsoffload 0.1.0 (commit " + (commit.empty() ? std::string("unknown") : commit) + ", " +
-                         (commit.empty() ? std::string("tree state unknown") : state) + "; Release build)\n")
-      << "(a build type other than Release fails this too)";
+  const std::string prefix = "dsoffload 0.1.0 (commit ";
+  ASSERT_EQ(run.out.rfind(prefix, 0), 0u) << run.out;
+  const std::string commit = run.out.substr(prefix.size(), run.out.find(',') - prefix.size());
+  if (test::source_commit().empty()) {
+    EXPECT_EQ(run.out, prefix + "unknown, tree state unknown; Release build)\n");
+  } else {
+    EXPECT_TRUE(test::built_from_this_tree(commit)) << run.out;
+    const std::string rest = run.out.substr(run.out.find(','));
+    EXPECT_TRUE(rest == ", clean; Release build)\n" || rest == ", with uncommitted changes; Release build)\n")
+        << run.out << "(a build type other than Release fails this too)";
+  }
 }
 
 TEST(RunRecord, BenchBothModes) {
