@@ -1,6 +1,7 @@
 #include "cli/app.h"
 
 #include "cli/commands.h"
+#include "cli/run_info.h"
 #include "core/error.h"
 
 namespace dso::cli {
@@ -17,6 +18,7 @@ std::unique_ptr<CLI::App> make_app() {
       std::make_unique<CLI::App>("dsoffload: long-context decoding with Double Sparsity and a host-memory KV cache");
   CLI::App& app = *owned;
   app.require_subcommand(1);
+  app.set_version_flag("--version", version_line(), "print the version, git commit and build type, then exit");
   dso::cli::add_inspect_config(app);
   dso::cli::add_bench(app);
   dso::cli::add_inspect_model(app);

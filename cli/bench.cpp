@@ -41,9 +41,9 @@ T median(std::vector<T> v) {
 
 // `run` names the policy and its place among the run's policies, for the
 // message of an interrupt.
-BenchResult run_policy(const EngineConfig& config, const BenchOptions& o, std::int64_t context, const std::string& shape_name,
-                       const SyntheticTensors& data, const MemoryPlan& plan, std::optional<double> pcie,
-                       const std::string& run) {
+StepFields run_policy(const EngineConfig& config, const BenchOptions& o, std::int64_t context, const std::string& shape_name,
+                      const SyntheticTensors& data, const MemoryPlan& plan, std::optional<double> pcie,
+                      const std::string& run) {
   const StepLoop loop{context, o.warmup, o.steps, run};
   const bool cuda = config.backend == Backend::cuda;
   std::optional<gpu::Stream> stream;  // outlives the engine, which works on it
@@ -63,12 +63,15 @@ BenchResult run_policy(const EngineConfig& config, const BenchOptions& o, std::i
     tokens.push_back(sample.stats.tokens_selected);
   }
 
-  BenchResult r;
+  StepFields r;
+  r.mode = "attention";
   r.device = cuda ? device_name() : "cpu";
   r.backend = cuda ? "cuda" : "cpu";
   r.policy = config.policy;
-  r.shape_name = shape_name;
-  r.shape = config.shape;
+  r.shape = shape_name;
+  r.weights = "dummy";
+  r.fill = "synthetic";
+  r.dims = config.shape;
   r.dtype = config.dtype;
   r.context = context;
   r.batch = o.batch;
@@ -78,15 +81,22 @@ BenchResult run_policy(const EngineConfig& config, const BenchOptions& o, std::i
   r.seed = o.seed;
   r.steps = o.steps;
   r.warmup = o.warmup;
-  r.plan = plan;
-  r.ms_per_step = median(ms);
-  r.phases_timed = !cuda || o.phases;
-  r.ms_select = median(ms_select);
-  r.ms_fetch = median(ms_fetch);
-  r.ms_attend = median(ms_attend);
+  r.ms = step_times(ms);
   r.h2d_bytes_per_step = median(h2d);
-  r.tokens_selected_per_step = median(tokens);
   r.pcie_h2d_GBps = pcie;
+  r.gpu_mem_bytes = plan.gpu_bytes;
+  r.host_mem_bytes = plan.host_bytes;
+  if (!cuda || o.phases) {  // the cuda backend times phases only when asked
+    r.ms_select = median(ms_select);
+    r.ms_fetch = median(ms_fetch);
+    r.ms_attend = median(ms_attend);
+  }
+  r.tokens_selected_per_step = median(tokens);
+  r.labels = "calibrated on the synthetic keys (largest mean |k| per head)";
+  r.weights_note = "random K/V and queries with planted outlier key channels; no model";
+  r.gpu_mem_note = cuda ? "device memory"
+                        : "what the policy would hold on a GPU; the cpu backend holds it in host memory";
+  r.step_note = "the attention engine alone: every layer's select, fetch and attend";
   return r;
 }
 
@@ -127,12 +137,12 @@ void run_attention_bench(const BenchOptions& o, bool cuda) {
 
   const SyntheticTensors data(base.shape, base.dtype, o.seed, r);
   const LabelChannels channels = data.calibrate(r, std::min<std::int64_t>(context, 1024));
-  std::vector<BenchResult> results;
+  std::vector<StepFields> results;
   for (std::size_t i = 0; i < configs.size(); ++i) {
     configs[i].channels = channels;
     const std::string run = concat("policy ", policy_name(configs[i].policy), " (", i + 1, " of ", configs.size(), ")");
     results.push_back(run_policy(configs[i], o, context, shape.name, data, plans[i], pcie, run));
-    print_json_line(results.back());
+    print_step_json(results.back());
   }
   print_table(results);
 }
@@ -173,14 +183,15 @@ void add_bench(CLI::App& app) {
   sub->add_option("--shape", o->shape,
                   "llama-2-7b, llama-3-8b, smollm2-135m (dummy weights; model mode unless --attention-only), "
                   "small or e.g. L4-Hq8-Hkv2-d64 (attention only)");
-  sub->add_option("--model", o->model, "a GGUF file: the model mode with its real weights");
+  sub->add_option("-m,--model", o->model, "a GGUF file: the model mode with its real weights");
   sub->add_flag("--attention-only", o->attention_only,
                 "time the attention engine alone over a synthetic cache (no projections, MLP or LM head)");
-  add_token_count(*sub, "--context", o->context,
-                  "tokens cached per sequence before the timed steps: 4096, 16K, 1M (default 128K for a model, "
-                  "4096 attention only)");
+  add_token_count(*sub, "-c,--context", o->context,
+                  "tokens cached per sequence before the timed steps: 4096, 16K, 1M (default: on a GPU a real "
+                  "model's trained length or 128K for dummy weights, on the cpu backend 2048; 4096 attention only)");
   add_count(*sub, "--batch", o->batch, "sequences decoded together")->capture_default_str();
-  add_count(*sub, "--steps", o->steps, "timed decode steps (medians are reported)")->capture_default_str();
+  add_count(*sub, "--steps", o->steps, "timed decode steps: their median, min and max are reported")
+      ->capture_default_str();
   add_count(*sub, "--warmup", o->warmup, "untimed decode steps first", 0)->capture_default_str();
   add_selection_options(*sub, *o);
   sub->add_flag("--phases", o->phases,

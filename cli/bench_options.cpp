@@ -23,12 +23,12 @@ void add_selection_options(CLI::App& sub, BenchOptions& o) {
       ->capture_default_str();
 }
 
-std::int64_t parse_token_count(const std::string& text) {
+std::int64_t parse_token_count(const std::string& text, std::string_view option) {
   std::size_t digits = 0;
   while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
   const std::string tail = text.substr(digits);
   require(digits > 0 && (tail.empty() || tail == "K" || tail == "k" || tail == "M" || tail == "m"),
-          "--context '", text, "' is not a token count (e.g. 4096, 16K, 1M)");
+          option, option.empty() ? "" : " ", "'", text, "' is not a token count (e.g. 4096, 16K, 1M)");
   // Twelve digits are past any capacity already, and cannot overflow below.
   require(digits <= 12, "context ", text, " is past the largest capacity of ", std::numeric_limits<std::int32_t>::max(),
           " tokens per sequence");
@@ -37,6 +37,23 @@ std::int64_t parse_token_count(const std::string& text) {
   if (tail == "M" || tail == "m") n <<= 20;
   require(n >= 1, "context must be at least 1 token, got '", text, "'");
   return n;
+}
+
+CLI::Option* takes_token_count(CLI::Option* option) {
+  // A refusal is CLI11's, which names the option itself: the parse stays one
+  // that ends in a CLI::ParseError (what the command-line fuzzer checks).
+  return option->transform(
+      CLI::Validator(
+          [](std::string& text) {
+            try {
+              text = std::to_string(parse_token_count(text, ""));
+              return std::string();
+            } catch (const Error& e) {
+              return std::string(e.what());
+            }
+          },
+          "TOKENS"),
+      "token count");
 }
 
 void check_counts(const BenchOptions& o, std::int64_t context) {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -43,8 +44,14 @@ constexpr int kPcieProbeRepeats = 7;
 // --k-fraction, --r, --sink, --recent, --seed.
 void add_selection_options(CLI::App& sub, BenchOptions& o);
 
-// "16384", "16K" (x1024), "1M" (x1024^2); throws dso::Error otherwise.
-std::int64_t parse_token_count(const std::string& text);
+// "16384", "16K" (x1024), "1M" (x1024^2); throws dso::Error naming `option`
+// (where not empty) otherwise.
+std::int64_t parse_token_count(const std::string& text, std::string_view option = "--context");
+
+// Makes an integer option (or each item of a list) take a token count as
+// --context does: "2K" becomes 2048 before CLI11 reads it, and anything else
+// is refused by parse_token_count.
+CLI::Option* takes_token_count(CLI::Option* option);
 
 // The counts every bench mode takes, each refused with its own message; the
 // context plus every step must fit a sequence's capacity.

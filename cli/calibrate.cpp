@@ -70,7 +70,7 @@ void add_calibrate(CLI::App& app) {
       "Channel statistics of a model over calibration text: blocks of --block tokens run by prefill, every layer's "
       "q and k before RoPE and q.k after it measured, and the channel orders written as a DoubleSparse-compatible "
       "config (q_proj, k_proj, qk_proj; Hugging Face channel numbering).");
-  sub->add_option("--model", c->model.model, "a GGUF file, or a built-in shape run with dummy weights")->required();
+  sub->add_option("-m,--model", c->model.model, "a GGUF file, or a built-in shape run with dummy weights")->required();
   sub->add_option("--text", c->text, "calibration text file")->required();
   sub->add_option("--out", c->out, "the channel config to write (JSON)")->required();
   add_count(*sub, "--tokens", c->tokens, "tokens of the text to calibrate on (its start)")->capture_default_str();

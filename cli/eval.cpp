@@ -18,6 +18,7 @@
 
 #include "calibration/channel_config.h"
 #include "calibration/label_selection.h"
+#include "cli/bench_options.h"
 #include "cli/commands.h"
 #include "cli/count_option.h"
 #include "cli/finite_outputs.h"
@@ -49,7 +50,6 @@ struct EvalCommand {
   std::uint64_t random_seed = 1;
   std::string json_out;
   std::string markdown_out;
-  std::string git_commit;
 };
 
 // One decoding setting of the sweep.
@@ -187,7 +187,7 @@ std::string number(double x, int decimals) {
 std::string markdown(const EvalCommand& c, const Json& header, const LlamaConfig& config, double dense_ppl,
                      const std::vector<Outcome>& outcomes) {
   std::string md = "# Perplexity under sparse decoding: " + header["model"].get<std::string>() + "\n\n";
-  for (const char* key : {"date", "device", "backend", "git_commit", "dtype", "text", "text_tokens", "context",
+  for (const char* key : {"date", "device", "backend", "version", "git_commit", "git_dirty", "build_type", "dtype", "text", "text_tokens", "context",
                           "windows", "score_tokens", "prefix_tokens", "tokens_scored_per_setting", "sink", "recent",
                           "random_seed", "channel_config", "method"})
     md += "- " + std::string(key) + ": " + (header[key].is_string() ? header[key].get<std::string>() : header[key].dump()) +
@@ -254,11 +254,9 @@ void run_eval(const EvalCommand& c) {
   }
 
   Json header;
-  header["date"] = utc_now();
+  put_run_info(header);
   header["device"] = dense.engine.backend == Backend::cpu ? "cpu" : run_fields(c.model, model, dense, 0)["device"];
   header["backend"] = dense.engine.backend == Backend::cpu ? "cpu" : "cuda";
-  header["git_commit"] = c.git_commit.empty() ? Json(nullptr) : Json(c.git_commit);
-  header["command"] = command_line();
   header["model"] = model.name;
   header["weights"] = model.dummy() ? "dummy" : "real";
   header["dtype"] = dtype_name(dense.engine.dtype);
@@ -343,10 +341,10 @@ void add_eval(CLI::App& app) {
       "(the control); ds_offload at k = N/16, r = d/16; SparQ-style selection. Each window's prefix is prefilled "
       "once, densely; its last --score-tokens tokens are decoded and scored under each setting. JSON lines on "
       "stdout, a Markdown table with --markdown (else on stderr).");
-  sub->add_option("--model", c->model.model, "a GGUF file, or a built-in shape run with dummy weights")->required();
+  sub->add_option("-m,--model", c->model.model, "a GGUF file, or a built-in shape run with dummy weights")->required();
   sub->add_option("--channels", c->model.channels, "channel config from `dsoffload calibrate` (HF channel order)");
   sub->add_option("--text", c->text, "evaluation text file")->required();
-  add_count(*sub, "--context", c->context, "tokens per window")->capture_default_str();
+  takes_token_count(add_count(*sub, "-c,--context", c->context, "tokens per window: 2048, 2K"))->capture_default_str();
   add_count(*sub, "--windows", c->windows, "consecutive windows from the start of the text")->capture_default_str();
   add_count(*sub, "--score-tokens", c->score_tokens, "tokens scored at the end of each window")
       ->capture_default_str();
@@ -376,7 +374,6 @@ void add_eval(CLI::App& app) {
   add_count(*sub, "--seed", c->model.seed, "seed of dummy weights", std::uint64_t(0))->capture_default_str();
   sub->add_option("--json", c->json_out, "also write the JSON lines to this file");
   sub->add_option("--markdown", c->markdown_out, "write the Markdown table to this file");
-  sub->add_option("--git-commit", c->git_commit, "the commit the tool was built from, recorded in the output");
   sub->callback([c] { run_eval(*c); });
 }
 

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "calibration/channel_config.h"
+#include "cli/run_info.h"
 #include "calibration/label_selection.h"
 #include "cli/count_option.h"
 #include "core/device.h"
@@ -20,7 +21,7 @@ namespace dso::cli {
 void ModelOptions::add_to(CLI::App& sub) {
   std::string shapes;
   for (std::string_view n : builtin_llama_config_names()) shapes += (shapes.empty() ? "" : ", ") + std::string(n);
-  sub.add_option("--model", model, "a GGUF file, or a built-in shape run with dummy weights (" + shapes + ")")
+  sub.add_option("-m,--model", model, "a GGUF file, or a built-in shape run with dummy weights (" + shapes + ")")
       ->required();
   sub.add_option("--backend", backend, "cpu or cuda (default: cuda where a GPU is visible, else cpu)");
   sub.add_option("--dtype", dtype, "f16 or bf16: the K/V cache, and the weights on the GPU")->capture_default_str();
@@ -38,7 +39,7 @@ void ModelOptions::add_to(CLI::App& sub) {
       ->capture_default_str();
   add_count(sub, "--recent", recent, "newest tokens always attended by sparse policies", std::int64_t(0))
       ->capture_default_str();
-  add_count(sub, "--seed", seed, "seed of dummy weights", std::uint64_t(0))->capture_default_str();
+  add_count(sub, "--seed", seed, "seed of dummy weights, and of generate's sampling", std::uint64_t(0))->capture_default_str();
   add_count(sub, "--prefill-chunk", prefill_chunk, "tokens a prefill runs through a layer at once")
       ->capture_default_str();
 }
@@ -154,6 +155,7 @@ nlohmann::ordered_json run_fields(const ModelOptions& o, const LoadedModel& m, c
     j["labels"] = "leading channels 0..r-1 (no calibration)";
   else
     j["labels"] = o.channels + " (" + o.statistic + ")";
+  put_run_info(j);
   return j;
 }
 

@@ -65,7 +65,8 @@ DecoderOptions decoder_options(const ModelOptions& o, const LoadedModel& m, Poli
                                std::int64_t capacity);
 
 // Fields every output line of these subcommands carries: weights (real or
-// dummy), model, policy, backend, device, dtype, k, r, sink, recent, labels.
+// dummy), model, policy, backend, device, dtype, k, r, sink, recent, labels,
+// and the run's record (put_run_info).
 // k is the budget at `context` tokens; k and r are null for dense policies.
 nlohmann::ordered_json run_fields(const ModelOptions& o, const LoadedModel& m, const DecoderOptions& d,
                                   std::int64_t context);

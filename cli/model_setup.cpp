@@ -12,6 +12,8 @@
 #include "model/dummy_weights.h"
 #include "model/gguf_weights.h"
 #include "model/llama_config.h"
+#include "offload/available_memory.h"
+#include "offload/format_bytes.h"
 
 namespace dso::cli {
 
@@ -47,14 +49,8 @@ std::vector<std::int32_t> random_tokens(std::int64_t count, int vocab, std::uint
   return tokens;
 }
 
-void prefill_through_model(Decoder& decoder, std::int64_t context, std::uint64_t seed) {
-  for (int s = 0; s < decoder.batch(); ++s) {
-    const auto start = std::chrono::steady_clock::now();
-    decoder.prefill(s, random_tokens(context, decoder.config().vocab_size, seed + std::uint64_t(s)));
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::fprintf(stderr, "prefill of sequence %d through the model: %lld tokens in %.1f s\n", s,
-                 static_cast<long long>(context), seconds);
-  }
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 }  // namespace
@@ -93,27 +89,76 @@ EngineConfig model_engine_config(const BenchOptions& o, const LlamaConfig& model
 }
 
 ContextFill::ContextFill(const WeightSource& weights, const EngineConfig& engine, int r, std::uint64_t seed,
-                         std::int64_t context)
-    : context_(context), seed_(seed) {
+                         std::int64_t context, int fills)
+    : context_(context), seed_(seed), fills_(fills) {
   if (weights.is_dummy()) synthetic_.emplace(engine.shape, engine.dtype, seed, r);
   channels_ = synthetic_ ? synthetic_->calibrate(r, std::min<std::int64_t>(context, 1024))
                          : LabelChannels::leading(engine.shape, r);
 }
 
-void ContextFill::fill(Decoder& decoder, const std::string& run) {
-  if (!synthetic_) {
-    prefill_through_model(decoder, context_, seed_);
+PrefillObserver ContextFill::observer() {
+  return [this](const PrefillActivations& a) {
+    if (recorder_) recorder_->observer()(a);
+    if (!progress_) return;
+    progress_done_ += a.tokens;
+    progress_->update(double(progress_done_), double(progress_planned_),
+                      concat("sequence ", a.sequence + 1, ", layer ", a.layer + 1, ", tokens up to ", a.first + a.tokens));
+  };
+}
+
+void ContextFill::prefill(Decoder& decoder) {
+  const LlamaConfig& c = decoder.config();
+  const int batch = decoder.batch();
+  if (!prefixes_.empty()) {
+    for (int s = 0; s < batch; ++s) decoder.restore_prefix(s, prefixes_[std::size_t(s)]);
     return;
+  }
+  // fp32 K and V of every layer and sequence, beside the engine's own cache.
+  const double record_bytes = 2.0 * 4 * batch * c.layers * double(context_) * c.kv_heads * c.head_dim;
+  if (fills_ > 1 && record_bytes <= double(available_host_bytes()) / 2) {
+    recorder_.emplace(c);
+    prefixes_.resize(std::size_t(batch));
+    for (int s = 0; s < batch; ++s) recorder_->keep(s, prefixes_[std::size_t(s)], context_);
+  } else if (fills_ > 1) {
+    std::fprintf(stderr, "the prefill is run again for every policy: its record (%s) would not leave room\n",
+                 format_bytes(std::int64_t(record_bytes)).c_str());
+  }
+  progress_.emplace("prefill");
+  progress_done_ = 0;
+  progress_planned_ = std::int64_t(batch) * c.layers * context_;
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    for (int s = 0; s < batch; ++s)
+      decoder.prefill(s, random_tokens(context_, c.vocab_size, seed_ + std::uint64_t(s)));
+  } catch (...) {
+    prefixes_.clear();  // a record cut short is never replayed
+    recorder_.reset();
+    progress_.reset();
+    throw;
+  }
+  progress_.reset();
+  recorder_.reset();
+  std::fprintf(stderr, "prefill through the model: %d x %lld tokens in %.1f s%s\n", batch,
+               static_cast<long long>(context_), seconds_since(start),
+               prefixes_.empty() ? "" : " (recorded for the other policies)");
+}
+
+std::string ContextFill::fill(Decoder& decoder, const std::string& run) {
+  if (!synthetic_) {
+    const bool replayed = !prefixes_.empty();
+    prefill(decoder);
+    return replayed ? "replayed prefill" : "prefill";
   }
   if (decoder.engine_config().backend == Backend::cpu) {
     fill_cpu_cache(decoder.engine(), *synthetic_, context_, run);
     decoder.adopt_filled(context_);
-    return;
+    return "synthetic";
   }
   if (!device_synthetic_) device_synthetic_.emplace(*synthetic_);
   const gpu::Stream stream;
   fill_cuda_cache(decoder.engine(), *device_synthetic_, context_, stream.get(), run);
   decoder.adopt_filled(context_);  // the decoder's stream is the engine's again before `stream` goes
+  return "synthetic";
 }
 
 }  // namespace dso::cli

@@ -7,12 +7,15 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "cli/bench_options.h"
 #include "cli/device_synthetic_tensors.h"
+#include "cli/progress_bar.h"
 #include "cli/synthetic_tensors.h"
 #include "model/decoder.h"
 #include "model/gguf.h"
+#include "model/prefix_recorder.h"
 #include "model/weight_source.h"
 
 namespace dso::cli {
@@ -40,23 +43,43 @@ EngineConfig model_engine_config(const BenchOptions& o, const LlamaConfig& model
 // same numbers on either backend) where the weights are dummy, with label
 // channels calibrated on them; a prefill of seeded random tokens through the
 // model otherwise, whose labels are the leading channels (no calibration runs).
+// A prefill shows its progress, and where `fills` says that more than one
+// decoder is to be filled (bench: one per policy), the first prefill's K/V is
+// recorded, where host memory has room for it, and replayed into the others
+// instead of running the model again.
 class ContextFill {
  public:
   ContextFill(const WeightSource& weights, const EngineConfig& engine, int r, std::uint64_t seed,
-              std::int64_t context);
+              std::int64_t context, int fills = 1);
+  // The observer calls back into this object.
+  ContextFill(const ContextFill&) = delete;
+  ContextFill& operator=(const ContextFill&) = delete;
 
   bool synthetic() const { return synthetic_.has_value(); }
   const LabelChannels& channels() const { return channels_; }
 
-  // `run` names the run for the message of an interrupt.
-  void fill(Decoder& decoder, const std::string& run);
+  // For DecoderOptions::prefill_observer of every decoder this fills: the
+  // prefill's progress, and its record.
+  PrefillObserver observer();
+
+  // `run` names the run for the message of an interrupt. Returns what the
+  // fill was: "synthetic", "prefill" or "replayed prefill".
+  std::string fill(Decoder& decoder, const std::string& run);
 
  private:
+  void prefill(Decoder& decoder);
+
   std::int64_t context_;
   std::uint64_t seed_;
+  int fills_;
   std::optional<SyntheticTensors> synthetic_;
   std::optional<DeviceSyntheticTensors> device_synthetic_;  // made on the first cuda fill, kept for the next
   LabelChannels channels_;
+  std::optional<PrefixRecorder> recorder_;  // during a prefill that is recorded
+  std::vector<CachedPrefix> prefixes_;      // per sequence, once recorded
+  std::optional<ProgressBar> progress_;     // during a prefill
+  std::int64_t progress_done_ = 0;
+  std::int64_t progress_planned_ = 0;
 };
 
 }  // namespace dso::cli

@@ -15,6 +15,7 @@
 
 #include "calibration/channel_config.h"
 #include "calibration/label_selection.h"
+#include "cli/bench_options.h"
 #include "cli/commands.h"
 #include "cli/count_option.h"
 #include "cli/model_options.h"
@@ -41,7 +42,6 @@ struct PasskeyCommand {
   std::int64_t max_new = 12;
   std::uint64_t key_seed = 1;
   std::string markdown_out;
-  std::string git_commit;
 };
 
 struct Setting {
@@ -85,9 +85,7 @@ void run_passkey(const PasskeyCommand& c) {
             model.config().context_length);
 
   Json header;
-  header["date"] = utc_now();
-  header["git_commit"] = c.git_commit.empty() ? Json(nullptr) : Json(c.git_commit);
-  header["command"] = command_line();
+  put_run_info(header);
   header["model"] = model.name;
   header["weights"] = model.dummy() ? "dummy" : "real";
   header["chat_template"] = chatml ? "ChatML" : "none";
@@ -215,7 +213,7 @@ void add_passkey(CLI::App& app) {
       "Passkey retrieval: a 5-digit key hidden at --depths of repetitive filler, asked for at the end (chat template "
       "where the model has one), answered greedily by dense decoding and by ds_gpu at k = context/x for each of "
       "--budgets and r = head_dim/x for each of --channel-divisors, all from one dense prefill of each prompt. Exact match of the answer's first number.");
-  sub->add_option("--model", c->model.model, "a GGUF file with its tokenizer")->required();
+  sub->add_option("-m,--model", c->model.model, "a GGUF file with its tokenizer")->required();
   sub->add_option("--channels", c->model.channels,
                   "channel config from `dsoffload calibrate` (without one: channels 0..r-1)");
   sub->add_option("--stat", c->model.statistic, "statistic of the channel config: q, k or qk")
@@ -228,7 +226,7 @@ void add_passkey(CLI::App& app) {
   sub->add_option("--dtype", c->model.dtype, "f16 or bf16")->capture_default_str();
   add_count(*sub, "--prefill-chunk", c->model.prefill_chunk, "tokens a prefill runs through a layer at once")
       ->capture_default_str();
-  add_count(*sub, "--contexts", c->contexts, "prompt sizes in tokens (the answer's room included)")
+  takes_token_count(add_count(*sub, "--contexts", c->contexts, "prompt sizes in tokens (the answer's room included)"))
       ->delimiter(',')
       ->capture_default_str();
   sub->add_option("--depths", c->depths, "where the key sits among the filler, in [0, 1]")
@@ -241,10 +239,9 @@ void add_passkey(CLI::App& app) {
   add_count(*sub, "--channel-divisors", c->channel_divisors, "label channels as divisors of head_dim: r = d / x")
       ->delimiter(',')
       ->capture_default_str();
-  add_count(*sub, "--max-new", c->max_new, "most tokens of each answer")->capture_default_str();
+  add_count(*sub, "-n,--max-new", c->max_new, "most tokens of each answer")->capture_default_str();
   add_count(*sub, "--key-seed", c->key_seed, "seed of the keys", std::uint64_t(0))->capture_default_str();
   sub->add_option("--markdown", c->markdown_out, "write the Markdown table to this file");
-  sub->add_option("--git-commit", c->git_commit, "the commit the tool was built from, recorded in the output");
   sub->callback([c] { run_passkey(*c); });
 }
 

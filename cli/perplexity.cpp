@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/bench_options.h"
 #include "cli/commands.h"
 #include "cli/count_option.h"
 #include "cli/finite_outputs.h"
@@ -95,7 +96,7 @@ void add_perplexity(CLI::App& app) {
       "ones decoded and scored by the policy's attention. One JSON object per line and policy on stdout.");
   c->model.add_to(*sub);
   sub->add_option("--text", c->text, "a text file")->required();
-  add_count(*sub, "--context", c->context, "tokens per window")->required();
+  takes_token_count(add_count(*sub, "-c,--context", c->context, "tokens per window: 2048, 2K"))->required();
   sub->add_option("--policy", c->policies,
                   "policies to run, repeatable or comma separated: dense_gpu, ds_gpu, flexgen, ds_offload, "
                   "ds_offload_sync")

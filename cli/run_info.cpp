@@ -5,6 +5,7 @@
 #include <fstream>
 #include <string_view>
 
+#include "cli/build_info.h"
 #include "core/error.h"
 
 namespace dso::cli {
@@ -47,6 +48,25 @@ std::string utc_now() {
   char text[32];
   std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
   return text;
+}
+
+std::string version_line() {
+  const BuildInfo& b = build_info();
+  const std::string state = !b.dirty ? "tree state unknown" : *b.dirty ? "with uncommitted changes" : "clean";
+  return concat("dsoffload ", b.version, " (commit ", b.git_commit, ", ", state, "; ", b.build_type, " build)");
+}
+
+void put_run_info(nlohmann::ordered_json& j) {
+  const BuildInfo& b = build_info();
+  j["version"] = b.version;
+  j["git_commit"] = b.git_commit;
+  if (b.dirty)
+    j["git_dirty"] = *b.dirty;
+  else
+    j["git_dirty"] = nullptr;
+  j["build_type"] = b.build_type;
+  j["date"] = utc_now();
+  j["command"] = command_line();
 }
 
 void write_file(const std::string& path, const std::string& text) {

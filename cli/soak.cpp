@@ -80,8 +80,7 @@ nlohmann::ordered_json run_json(const SoakOptions& o, const NamedWeights& w, con
   const bool sparse = is_sparse(e.policy);
   nlohmann::ordered_json j;
   j["record"] = "run";
-  j["command"] = command_line();
-  j["date"] = utc_now();
+  put_run_info(j);
   j["device"] = cuda ? device_name() : std::string("cpu");
   j["backend"] = cuda ? "cuda" : "cpu";
   j["shape"] = w.name;
@@ -137,6 +136,7 @@ void run_soak(const SoakOptions& o) {
 
   ContextFill fill(weights, d.engine, r, b.seed, context);
   if (is_sparse(policy)) d.engine.channels = fill.channels();
+  d.prefill_observer = fill.observer();  // the progress of a prefill through real weights
   const std::unique_ptr<Decoder> decoder = make_decoder(weights, d);
   std::fprintf(stderr, "soak: %s, %s, engine of %s host and %s GPU, capacity %lld tokens per sequence\n",
                named.name.c_str(), std::string(policy_name(policy)).c_str(),
@@ -215,10 +215,10 @@ void add_soak(CLI::App& app) {
   sub->add_option("--backend", o->run.backend, "cpu, cuda, or auto: cuda where a GPU is visible")
       ->capture_default_str();
   sub->add_option("--shape", o->run.shape, "llama-2-7b, llama-3-8b or smollm2-135m, with dummy weights (default llama-3-8b)");
-  sub->add_option("--model", o->run.model, "a GGUF file: its real weights, the context filled by a prefill");
+  sub->add_option("-m,--model", o->run.model, "a GGUF file: its real weights, the context filled by a prefill");
   sub->add_option("--policy", o->policy, "dense_gpu, ds_gpu, flexgen, ds_offload or ds_offload_sync")
       ->capture_default_str();
-  add_token_count(*sub, "--context", o->run.context,
+  add_token_count(*sub, "-c,--context", o->run.context,
                   "tokens cached per sequence before the soak: 4096, 16K, 1M (default 128K)");
   add_count(*sub, "--batch", o->run.batch, "sequences decoded together")->capture_default_str();
   add_count(*sub, "--steps", o->run.steps, "decode steps; each appends a token, so the engine holds context + steps")

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/bench_options.h"
 #include "cli/commands.h"
 #include "cli/count_option.h"
 #include "cli/model_options.h"
@@ -93,7 +94,7 @@ void add_spec_accuracy(CLI::App& app) {
       "and the greedy tokens of ds_offload and ds_offload_sync (cpu backend).");
   o->model.add_to(*sub);
   sub->add_option("--text", o->text, "a text file; its first --context tokens are the window")->required();
-  add_count(*sub, "--context", o->context, "tokens in the window")->capture_default_str();
+  takes_token_count(add_count(*sub, "-c,--context", o->context, "tokens in the window: 1024, 1K"))->capture_default_str();
   add_count(*sub, "--steps", o->steps, "tokens decoded at the end of the window")->capture_default_str();
   sub->callback([o] { run_spec_accuracy(*o); });
 }

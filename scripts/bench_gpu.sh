@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The runs of the benchmark protocol (docs/architecture.md) on an H100 with 125 GiB of
+# The runs of the benchmark protocol on an H100 with 125 GiB of
 # host memory, each a separate process writing JSON lines to OUTDIR/<run>.jsonl
 # and its stderr (fill and allocation times, progress, table) to
 # OUTDIR/<run>.log; then the sweep's plot and a Markdown table of everything.
@@ -44,7 +44,11 @@ if [[ $part == sweep || $part == all ]]; then
     # No --policy: the offload policies, and dense_gpu and ds_gpu where they fit.
     run "c_sweep_llama3_${context}" --shape llama-3-8b --context "$context" --batch 1
   done
-  python3 "$root/scripts/plot_bench.py" "$out"/c_sweep_*.jsonl --shape llama-3-8b --batch 1 -o "$out/sweep.png"
+  # The table below is written whether or not the plot could be made.
+  python3 "$root/scripts/plot_bench.py" "$out"/c_sweep_*.jsonl --shape llama-3-8b --batch 1 -o "$out/sweep.png" ||
+    echo "sweep: no plot made (see above); the table is written all the same"
 fi
 python3 "$root/scripts/bench_table.py" "$out" >"$out/results.md"
-echo "done in $(($(date +%s) - start)) s: $out/results.md, $out/sweep.png"
+plot=""
+[[ -s "$out/sweep.png" ]] && plot=", $out/sweep.png"
+echo "done in $(($(date +%s) - start)) s: $out/results.md$plot"

@@ -38,7 +38,8 @@ def main():
         print(f"## {name}\n")
         print(f"- date: {first['date']}")
         print(f"- device: {first['device']}")
-        print(f"- command: `{cmds.get(name, '?')}`")
+        # Runs record their own command line; older ones only in commands.txt.
+        print(f"- command: `{first.get('command') or cmds.get(name, '?')}`")
         print(f"- model: {first['shape']} ({first['weights']} weights, {first['fill']} fill), "
               f"context {first['context']}, batch {first['batch']}, median of {first['steps']} steps "
               f"after {first['warmup']}")

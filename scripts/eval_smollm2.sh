@@ -4,7 +4,8 @@
 #   calibration/configs/SmolLM2-135M-Instruct.json      the channel config
 #   bench/results/<date>-smollm2-eval-<context>-<device>.{jsonl,md}
 #   bench/results/<date>-smollm2-passkey-<device>.{jsonl,md}
-# Every output records the date, device, git commit and command line.
+# Every output records the date, device, command line and the tool's build
+# (version, git commit and whether its tree had uncommitted changes).
 #
 # Environment (defaults are sized for the cpu backend on a small machine):
 #   BACKEND=cpu  CONTEXT=2048  WINDOWS=8  SCORE_TOKENS=64  CALIBRATION_TOKENS=16384  BLOCK=2048
@@ -12,7 +13,6 @@
 #   STEPS="calibrate eval passkey"
 #   DSO_TOOL        a built dsoffload (default: $DSO_BUILD_DIR/dsoffload, DSO_BUILD_DIR=build;
 #                   built with scripts/setup.sh where missing)
-#   DSO_GIT_COMMIT  the commit recorded in the outputs (default: git rev-parse, "unknown" outside a checkout)
 # The model and the texts are fetched only where missing (scripts/get_model.sh,
 # scripts/get_text.sh), so a machine without network runs once they are in place.
 # SmolLM2's full context on the cuda backend, the whole table (about 62 x
@@ -43,13 +43,6 @@ fi
 scripts/get_model.sh
 scripts/get_text.sh
 
-if [[ -n "${DSO_GIT_COMMIT:-}" ]]; then
-  commit="$DSO_GIT_COMMIT"
-elif git rev-parse --git-dir >/dev/null 2>&1; then
-  commit="$(git rev-parse --short=12 HEAD)$(git diff --quiet HEAD -- . ':!bench/results' ':!calibration/configs' || echo -dirty)"
-else
-  commit="unknown"
-fi
 date="$(date -u +%Y-%m-%d)"
 mkdir -p bench/results calibration/configs
 
@@ -63,14 +56,14 @@ for step in $steps; do
     eval)
       out="bench/results/$date-smollm2-eval-$context-$backend"
       "$tool" eval --model "$model" --channels "$config" --text data/eval.txt --context "$context" \
-        --windows "$windows" --score-tokens "$score_tokens" --backend "$backend" --git-commit "$commit" \
+        --windows "$windows" --score-tokens "$score_tokens" --backend "$backend" \
         --json "$out.jsonl" --markdown "$out.md" >/dev/null
       echo "wrote $out.jsonl and $out.md"
       ;;
     passkey)
       out="bench/results/$date-smollm2-passkey-$backend"
       "$tool" passkey --model "$model" --channels "$config" --contexts "$passkey_contexts" \
-        --depths "$passkey_depths" --trials "$passkey_trials" --channel-divisors 4,8,16 --backend "$backend" --git-commit "$commit" \
+        --depths "$passkey_depths" --trials "$passkey_trials" --channel-divisors 4,8,16 --backend "$backend" \
         --markdown "$out.md" >"$out.jsonl"
       echo "wrote $out.jsonl and $out.md"
       ;;

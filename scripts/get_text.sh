@@ -47,16 +47,33 @@ mkdir -p "$data/austen"
 
 deb_dir="${DSO_DEB_DIR:-$data/.deb}"
 deb="$deb_dir/$deb_name"
+# apt's own output goes to a log: its success is judged by the file it leaves,
+# and only its last error is shown when there is none.
+apt_log="$(mktemp)"
+trap 'rm -f "$apt_log"' EXIT
+download() { (cd "$deb_dir" && apt-get download -q "$package=$version") >>"$apt_log" 2>&1; }
 if [[ ! -s "$deb" ]]; then
+  command -v apt-get >/dev/null ||
+    die "apt-get is needed to download $deb_name; without it, put the file in a folder and set DSO_DEB_DIR to it"
   mkdir -p "$deb_dir"
   echo "downloading $package $version into $deb_dir"
-  (cd "$deb_dir" && apt-get download -qq "$package=$version" 2>&1 | grep -v "^W: Download is performed unsandboxed" >&2) ||
-    die "apt-get download $package=$version failed: run 'apt-get update' first, or put $deb_name in a folder and set DSO_DEB_DIR to it"
-  [[ -s "$deb" ]] || die "apt-get download left no $deb_name in $deb_dir"
+  # A fresh machine may never have fetched apt's package lists: as root they
+  # are fetched once and the download tried again.
+  if ! download && [[ "$(id -u)" == 0 ]]; then
+    echo "fetching apt's package lists (apt-get update) and trying again"
+    { apt-get update -q >>"$apt_log" 2>&1 && download; } || true
+  fi
+  if [[ ! -s "$deb" ]]; then
+    hint="put $deb_name in a folder and set DSO_DEB_DIR to it"
+    [[ "$(id -u)" == 0 ]] || hint="run 'sudo apt-get update' first, or $hint"
+    reason="$(grep '^E:' "$apt_log" | tail -n 1 || true)"
+    [[ -n "$reason" ]] || reason="$(grep -v '^ *$' "$apt_log" | tail -n 1 || true)"
+    die "apt-get download $package=$version left no $deb_name in $deb_dir (${reason:-apt printed nothing}): $hint"
+  fi
 fi
 
 unpacked="$(mktemp -d)"
-trap 'rm -rf "$unpacked"' EXIT
+trap 'rm -rf "$unpacked" "$apt_log"' EXIT
 dpkg-deb -x "$deb" "$unpacked" || die "could not unpack $deb"
 lazy_db="$unpacked/usr/lib/R/site-library/janeaustenr/data/Rdata"
 [[ -s "$lazy_db.rdx" && -s "$lazy_db.rdb" ]] || die "$deb holds no janeaustenr/data/Rdata.rdx and .rdb"

@@ -9,10 +9,20 @@ import collections
 import json
 import sys
 
-import matplotlib
+# The one package outside Python's standard library that a script here needs.
+INSTALL_MATPLOTLIB = ("plot_bench: matplotlib is needed to plot: as root, apt-get install python3-matplotlib "
+                      "(Debian/Ubuntu, for /usr/bin/python3), or python3 -m pip install matplotlib")
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+
+def pyplot():
+    try:
+        import matplotlib
+    except ModuleNotFoundError:
+        sys.exit(INSTALL_MATPLOTLIB)
+    matplotlib.use("Agg")
+    import matplotlib.pyplot
+
+    return matplotlib.pyplot
 
 
 def load(paths):
@@ -43,7 +53,7 @@ def main():
     for r in rows:
         lines[(r["policy"], r.get("r"))][r["context"]] = r["tokens_per_s"]
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = pyplot().subplots(figsize=(7, 4.5))
     for (policy, r), points in sorted(lines.items(), key=lambda kv: str(kv[0])):
         xs = sorted(points)
         label = policy if r is None or policy in ("flexgen", "dense_gpu") else f"{policy} (r={r})"

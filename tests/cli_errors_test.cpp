@@ -414,6 +414,15 @@ TEST_F(CliErrors, ContextPastCapacity) {
   expect_user_error({"bench", "--context", "9223372036854775807"}, {"past the largest capacity"});
 }
 
+// Refused before the model is opened: the file named need not exist.
+TEST_F(CliErrors, SamplingOptionsAndTokenCountsOfModelCommands) {
+  expect_user_error({"generate", "-m", "absent.gguf", "-p", "hi", "--temperature", "-1"},
+                    {"--temperature must be 0 (greedy) or more, got -1"});
+  expect_user_error({"generate", "-m", "absent.gguf", "-p", "hi", "--top-p", "0"}, {"--top-p must be in (0, 1], got 0"});
+  expect_user_error({"perplexity", "-m", "absent.gguf", "--text", "absent.txt", "-c", "2X"},
+                    {"--context: '2X' is not a token count (e.g. 4096, 16K, 1M)"});
+}
+
 TEST_F(CliErrors, RunLargerThanHostMemory) {
   // 8 TiB of K/V: no machine this runs on has it.
   expect_user_error({"bench", "--shape", "llama-2-7b", "--context", "262144", "--batch", "64"},

@@ -19,6 +19,7 @@
 #include "model/decoder.h"
 #include "model/gguf_weights.h"
 #include "model/tokenizer.h"
+#include "support/run_record.h"
 #include "support/smollm2.h"
 #include "support/tiny_llama.h"
 #include "support/tool_run.h"
@@ -89,7 +90,7 @@ TEST_F(EvalCommands, EvalPrintsEveryFieldAndTheDenseNumberOfPerplexity) {
   const test::ToolRun run =
       run_tool("eval --model " + model() + " --channels '" + config_.string() + "' --text '" + text_.string() +
                "' --context 64 --windows 2 --score-tokens 5 --budgets 4 --channel-divisors 16,8 --stats qk "
-               "--backend cpu --git-commit abc123 --markdown '" + markdown.string() + "' --json '" + jsonl.string() +
+               "--backend cpu --markdown '" + markdown.string() + "' --json '" + jsonl.string() +
                "'");
   ASSERT_EQ(run.status, 0) << run.err;
   const std::vector<nlohmann::json> lines = json_lines(run.out);
@@ -97,13 +98,15 @@ TEST_F(EvalCommands, EvalPrintsEveryFieldAndTheDenseNumberOfPerplexity) {
   ASSERT_EQ(lines.size(), 1u + 2 * 3 + 1) << run.out;
   EXPECT_EQ(test::read_all(jsonl), run.out);
   for (const nlohmann::json& j : lines) {
-    for (const char* field : {"date", "device", "backend", "git_commit", "command", "model", "weights", "dtype",
+    for (const char* field : {"date", "device", "backend", "version", "git_commit", "git_dirty", "build_type",
+                              "command", "model", "weights", "dtype",
                               "context", "windows", "score_tokens", "prefix_tokens", "sink", "recent", "setting",
                               "policy", "selector", "labels", "stat", "k", "budget", "r", "channels", "perplexity",
                               "nll_per_token", "perplexity_ratio_to_dense", "tokens_scored", "seconds"})
       EXPECT_TRUE(j.contains(field)) << field << " missing from " << j.dump();
     EXPECT_EQ(j["device"], "cpu");
-    EXPECT_EQ(j["git_commit"], "abc123");
+    EXPECT_TRUE(test::source_commit().empty() ? j["git_commit"] == "unknown" : test::built_from_this_tree(j["git_commit"]))
+        << j["git_commit"];
     EXPECT_EQ(j["tokens_scored"], 2 * 5);
     EXPECT_EQ(j["sink"], 0);
     EXPECT_TRUE(std::isfinite(j["perplexity"].get<double>()));
@@ -119,7 +122,7 @@ TEST_F(EvalCommands, EvalPrintsEveryFieldAndTheDenseNumberOfPerplexity) {
   EXPECT_EQ(lines.back()["policy"], "ds_offload");
   const std::string md = test::read_all(markdown);
   EXPECT_NE(md.find("| calibrated qk |"), std::string::npos) << md;
-  EXPECT_NE(md.find("abc123"), std::string::npos) << md;
+  EXPECT_NE(md.find("- git_commit: " + lines[0]["git_commit"].get<std::string>() + "\n"), std::string::npos) << md;
   std::filesystem::remove(markdown);
   std::filesystem::remove(jsonl);
 
@@ -140,7 +143,7 @@ TEST_F(EvalCommands, PasskeyAnswersUnderEverySetting) {
   const std::vector<nlohmann::json> lines = json_lines(run.out);
   ASSERT_EQ(lines.size(), 3u) << run.out;
   for (const nlohmann::json& j : lines) {
-    for (const char* field : {"date", "device", "command", "setting", "context", "prompt_tokens", "depth", "key",
+    for (const char* field : {"date", "device", "command", "version", "git_commit", "git_dirty", "setting", "context", "prompt_tokens", "depth", "key",
                               "answer", "correct"})
       EXPECT_TRUE(j.contains(field)) << field << " missing from " << j.dump();
     EXPECT_LE(j["prompt_tokens"].get<int>(), 160 - 8);

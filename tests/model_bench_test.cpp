@@ -21,13 +21,13 @@ using test::json_lines;
 using test::run_tool;
 using test::ToolRun;
 
-// The benchmark protocol's fields (docs/architecture.md), and the model mode's own.
+// The fields users' scripts read, both modes alike.
 const char* const kContractFields[] = {"device",        "policy",      "shape",       "weights",
                                        "context",       "batch",       "k",           "r",
                                        "ms_per_step",   "tokens_per_s", "h2d_bytes_per_step", "h2d_GBps",
                                        "pcie_h2d_GBps", "gpu_mem_bytes", "host_mem_bytes", "pcie_floor_ms",
                                        "floor_ratio",   "steps",       "warmup",      "date",
-                                       "mode",          "fill"};
+                                       "mode",          "fill",        "ms_per_step_min", "ms_per_step_max"};
 
 // K and V of every layer for `tokens` tokens of one sequence, 16-bit.
 std::int64_t kv_bytes(int layers, int kv_heads, int head_dim, std::int64_t tokens) {
@@ -101,7 +101,78 @@ TEST(ModelBench, ContextTakesSuffixes) {
   EXPECT_EQ(run_tool("bench --backend cpu --attention-only --context 2X").status, 2);
 }
 
+std::vector<std::string> keys(const nlohmann::json& j) {
+  std::vector<std::string> names;
+  for (const auto& item : j.items()) names.push_back(item.key());
+  return names;
+}
+
+// The row of `policy` in a table printed on stderr.
+std::string table_row(const std::string& err, const std::string& policy) {
+  const std::size_t at = err.find("\n" + policy + " ");
+  return at == std::string::npos ? std::string() : err.substr(at + 1, err.find('\n', at + 1) - at - 1);
+}
+
+TEST(ModelBench, BothModesWriteTheSameKeysAndTheSpreadOfTheSteps) {
+  const ToolRun attention = run_tool("bench --backend cpu --attention-only --context 256 --steps 5 --warmup 0 "
+                                     "--policy ds_gpu");
+  const ToolRun model = run_tool("bench --backend cpu --shape smollm2-135m -c 64 --steps 5 --warmup 0 "
+                                 "--policy ds_offload");
+  ASSERT_EQ(attention.status, 0) << attention.err;
+  ASSERT_EQ(model.status, 0) << model.err;
+  const std::vector<nlohmann::json> a = json_lines(attention.out), m = json_lines(model.out);
+  ASSERT_EQ(a.size(), 1u);
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(keys(a[0]), keys(m[0]));
+  EXPECT_EQ(a[0]["mode"], "attention");
+  EXPECT_EQ(m[0]["mode"], "model");
+  EXPECT_TRUE(a[0]["weight_bytes"].is_null());  // what the attention mode does not have
+  EXPECT_TRUE(m[0]["ms_select"].is_null());     // what the model mode does not time
+  for (const nlohmann::json& j : {a[0], m[0]}) {
+    EXPECT_EQ(j["steps"], 5);  // the repetitions behind the median
+    EXPECT_LE(j["ms_per_step_min"].get<double>(), j["ms_per_step"].get<double>()) << j;
+    EXPECT_LE(j["ms_per_step"].get<double>(), j["ms_per_step_max"].get<double>()) << j;
+    EXPECT_TRUE(j["pcie_floor_ms"].is_null());  // no rate measured without a GPU
+  }
+  EXPECT_NE(attention.err.find("median (min, max) of 5 steps"), std::string::npos) << attention.err;
+  EXPECT_NE(model.err.find("median (min, max) of 5 steps"), std::string::npos) << model.err;
+  // The table says "-" where the JSON has null, not a floor of 0.
+  const std::string row = table_row(model.err, "ds_offload");
+  ASSERT_FALSE(row.empty()) << model.err;
+  EXPECT_NE(row.find(" - "), std::string::npos) << row;
+  EXPECT_EQ(row.find("0.000 "), std::string::npos) << row;
+}
+
+TEST(ModelBench, CpuDefaultContextIsSmallAndSaid) {
+  const ToolRun run = run_tool("bench --backend cpu --shape smollm2-135m --steps 1 --warmup 0 --policy dense_gpu");
+  ASSERT_EQ(run.status, 0) << run.err;
+  const std::vector<nlohmann::json> lines = json_lines(run.out);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0]["context"], 2048);
+  EXPECT_NE(run.err.find("context: 2048 tokens, the cpu backend's default (--context to choose another)"),
+            std::string::npos)
+      << run.err;
+}
+
 using ModelBenchReal = test::SmolLM2File;
+
+TEST_F(ModelBenchReal, PrefillsOnceWithProgressAndReplaysIntoEveryPolicy) {
+  const ToolRun run = run_tool("bench --backend cpu -m '" + test::smollm2_path() +
+                               "' -c 48 --batch 2 --steps 2 --warmup 0 --policy ds_offload,flexgen,dense_gpu");
+  ASSERT_EQ(run.status, 0) << run.err;
+  const std::vector<nlohmann::json> lines = json_lines(run.out);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0]["fill"], "prefill");
+  EXPECT_EQ(lines[1]["fill"], "replayed prefill");
+  EXPECT_EQ(lines[2]["fill"], "replayed prefill");
+  const std::string once = "prefill through the model: 2 x 48 tokens";
+  const std::size_t at = run.err.find(once);
+  EXPECT_NE(at, std::string::npos) << run.err;
+  EXPECT_EQ(run.err.find(once, at + 1), std::string::npos) << "prefilled more than once: " << run.err;
+  EXPECT_NE(run.err.find("prefill 100%"), std::string::npos) << "no progress: " << run.err;
+  // Replayed, the caches hold what the prefill left: flexgen fetches all of it.
+  EXPECT_GE(lines[1]["h2d_bytes_per_step"].get<std::int64_t>(), 2 * kv_bytes(30, 3, 64, 48));
+}
 
 TEST_F(ModelBenchReal, RealWeightsFillByPrefill) {
   const ToolRun run = run_tool("bench --backend cpu --model '" + test::smollm2_path() +

@@ -31,9 +31,10 @@ inline std::string read_all(const std::filesystem::path& file) {
   return s.str();
 }
 
-inline ToolRun run_tool(const std::string& arguments) {
+// `command` through the shell, its stderr apart from its stdout.
+inline ToolRun run_shell(const std::string& shell_command) {
   const std::filesystem::path err = temp_file("stderr.txt");
-  const std::string command = std::string("'") + DSO_TOOL_PATH + "' " + arguments + " 2>'" + err.string() + "'";
+  const std::string command = "{ " + shell_command + "; } 2>'" + err.string() + "'";
   ToolRun run;
   FILE* pipe = ::popen(command.c_str(), "r");
   if (!pipe) return run;
@@ -44,6 +45,10 @@ inline ToolRun run_tool(const std::string& arguments) {
   run.err = read_all(err);
   std::filesystem::remove(err);
   return run;
+}
+
+inline ToolRun run_tool(const std::string& arguments) {
+  return run_shell(std::string("'") + DSO_TOOL_PATH + "' " + arguments);
 }
 
 inline std::vector<nlohmann::json> json_lines(const std::string& text) {
