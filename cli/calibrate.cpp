@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "cli/model_options.h"
 #include "cli/progress_bar.h"
+#include "cli/thread_option.h"
 #include "core/error.h"
 #include "model/calibrate.h"
 
@@ -81,6 +82,7 @@ void add_calibrate(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--prefill-chunk", c->model.prefill_chunk, "tokens a prefill runs through a layer at once")
       ->capture_default_str();
+  add_threads_option(*sub, c->model.threads);
   sub->add_option("--seed", c->model.seed, "seed of dummy weights")->capture_default_str();
   sub->callback([c] { run_calibrate(*c); });
 }

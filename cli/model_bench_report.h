@@ -34,6 +34,14 @@ struct ModelBenchResult {
   std::optional<double> pcie_h2d_GBps;
   double alloc_s = 0;  // creating the engine
   double fill_s = 0;   // filling the context
+  int threads = 1;          // of the cpu backend's operations
+  double first_step_ms = 0;  // the first decode step after the fill, warm-up or not
+
+  // Where the fill is a prefill through the model (real weights): its rate
+  // over every sequence, and the time to the first generated token, which
+  // the first decode step gives after every sequence's prefill.
+  double prefill_tokens_per_s() const { return double(context) * batch / fill_s; }
+  double ttft_ms() const { return fill_s * 1e3 + first_step_ms; }
 };
 
 void print_model_json_line(const ModelBenchResult& r);

@@ -18,6 +18,7 @@
 #include "cli/commands.h"
 #include "cli/model_options.h"
 #include "cli/progress_bar.h"
+#include "cli/thread_option.h"
 #include "cli/run_info.h"
 #include "core/error.h"
 #include "model/decoder.h"
@@ -125,8 +126,10 @@ void run_passkey(const PasskeyCommand& c) {
       s.decoder = make_decoder(*model.weights, o);
       if (std::find(names.begin(), names.end(), s.name) == names.end()) names.push_back(s.name);
     }
-    if (header.find("device") == header.end())
+    if (header.find("device") == header.end()) {
       header["device"] = run_fields(c.model, model, dense, context)["device"];
+      header["threads"] = dense.threads;
+    }
 
     for (double depth : c.depths)
       for (int trial = 0; trial < c.trials; ++trial) {
@@ -225,6 +228,7 @@ void add_passkey(CLI::App& app) {
   sub->add_option("--dtype", c->model.dtype, "f16 or bf16")->capture_default_str();
   sub->add_option("--prefill-chunk", c->model.prefill_chunk, "tokens a prefill runs through a layer at once")
       ->capture_default_str();
+  add_threads_option(*sub, c->model.threads);
   sub->add_option("--contexts", c->contexts, "prompt sizes in tokens (the answer's room included)")
       ->delimiter(',')
       ->capture_default_str();
