@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "cpu/exp_nonpositive.h"
 #include "cpu/gemm.h"
 #include "cpu/parallel.h"
 
@@ -48,10 +49,8 @@ void softmax_block(float* s, std::int64_t keys, std::int64_t first_key, std::int
     for (int c = 0; c < d; ++c) acc[c] *= rescale;
     max = block_max;
   }
-  for (std::int64_t j = 0; j < visible; ++j) {
-    s[j] = std::exp(s[j] - max);
-    sum += s[j];
-  }
+  for (std::int64_t j = 0; j < visible; ++j) s[j] = exp_nonpositive(s[j] - max);
+  for (std::int64_t j = 0; j < visible; ++j) sum += s[j];
   std::fill(s + visible, s + keys, 0.0f);
 }
 

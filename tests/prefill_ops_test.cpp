@@ -1,7 +1,8 @@
 // The CPU backend's prefill operations against the paths they replace: the
-// BLAS product against matmul (model_ops.h) and the tiled, threaded causal
-// attention against dense_attention (attention.h), query by query, on random
-// inputs; they differ by summation order, so within a rounding tolerance.
+// BLAS product against matmul (model_ops.h), the softmax's exp against
+// std::exp, and the tiled, threaded causal attention against dense_attention
+// (attention.h), query by query, on random inputs; they differ by summation
+// order and the exp's last bit, so within a rounding tolerance.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 
 #include "core/error.h"
 #include "cpu/attention.h"
+#include "cpu/exp_nonpositive.h"
 #include "cpu/gemm.h"
 #include "cpu/model_ops.h"
 #include "cpu/parallel.h"
@@ -94,6 +96,21 @@ TEST(GemmCpu, RefusesEmptyShapes) {
   std::vector<float> w(4), x(4), y(4);
   EXPECT_THROW(cpu::gemm(w.data(), 2, 2, x.data(), 0, y.data(), false, 1), Error);
   EXPECT_THROW(cpu::gemm(w.data(), 0, 2, x.data(), 2, y.data(), false, 1), Error);
+}
+
+TEST(ExpNonpositive, IsWithinTwoUlpOfStdExpDownToMinus87) {
+  // Every float of [-87, 0] was checked once (1 ulp at worst); a grid here.
+  constexpr int points = 200000;
+  for (int i = 0; i <= points; ++i) {
+    const float x = -87.0f * float(i) / points;
+    const float want = std::exp(x), ulp = std::nextafter(want, 2.0f) - want;
+    ASSERT_LE(std::abs(cpu::exp_nonpositive(x) - want), 2 * ulp) << "x = " << x;
+  }
+  EXPECT_EQ(cpu::exp_nonpositive(0.0f), 1.0f);
+  // Under -87 exp is below FLT_MIN; the clamp keeps the result tiny, positive.
+  EXPECT_EQ(cpu::exp_nonpositive(-1e30f), cpu::exp_nonpositive(-87.0f));
+  EXPECT_LT(cpu::exp_nonpositive(-87.0f), 2e-38f);
+  EXPECT_GT(cpu::exp_nonpositive(-87.0f), 0.0f);
 }
 
 struct AttentionCase {
