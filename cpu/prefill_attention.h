@@ -3,8 +3,9 @@
 // and spread over threads. Each query attends to every key up to its own
 // position, with softmax scale 1/sqrt(d), as cpu/attention.h's
 // dense_attention does for one query at a time; the result is that one's up
-// to rounding (the BLAS sums in another order, and the softmax is taken block
-// by block, rescaled as each block raises the running maximum).
+// to rounding (the BLAS sums in another order, exp is exp_nonpositive.h's,
+// and the softmax is taken block by block, rescaled as each block raises the
+// running maximum).
 #include <cstdint>
 
 namespace dso::cpu {
