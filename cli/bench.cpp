@@ -21,6 +21,7 @@
 #include "cli/pcie_rate.h"
 #include "cli/shape_names.h"
 #include "cli/synthetic_tensors.h"
+#include "cli/thread_option.h"
 #include "core/device.h"
 #include "core/error.h"
 #include "core/interrupt.h"
@@ -194,6 +195,7 @@ void add_bench(CLI::App& app) {
       ->capture_default_str();
   add_count(*sub, "--warmup", o->warmup, "untimed decode steps first", 0)->capture_default_str();
   add_selection_options(*sub, *o);
+  add_threads_option(*sub, o->threads);
   sub->add_flag("--phases", o->phases,
                 "cuda: time the select, fetch and attend phases with CUDA events (adds an event pair per phase)");
   sub->callback([o] { run_bench(*o); });

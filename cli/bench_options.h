@@ -32,6 +32,7 @@ struct BenchOptions {
   std::int64_t recent = 0;
   std::uint64_t seed = 1;
   bool phases = false;  // cuda: phase times from CUDA events
+  int threads = 0;      // of the model mode's cpu backend; 0: the cores available
 };
 
 // The contiguous copy the PCIe rate is measured with: long enough to reach

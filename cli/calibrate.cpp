@@ -14,6 +14,7 @@
 #include "cli/count_option.h"
 #include "cli/model_options.h"
 #include "cli/progress_bar.h"
+#include "cli/thread_option.h"
 #include "core/error.h"
 #include "model/calibrate.h"
 
@@ -82,6 +83,7 @@ void add_calibrate(CLI::App& app) {
       ->capture_default_str();
   add_count(*sub, "--prefill-chunk", c->model.prefill_chunk, "tokens a prefill runs through a layer at once")
       ->capture_default_str();
+  add_threads_option(*sub, c->model.threads);
   add_count(*sub, "--seed", c->model.seed, "seed of dummy weights", std::uint64_t(0))->capture_default_str();
   sub->callback([c] { run_calibrate(*c); });
 }

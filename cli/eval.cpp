@@ -24,6 +24,7 @@
 #include "cli/finite_outputs.h"
 #include "cli/model_options.h"
 #include "cli/progress_bar.h"
+#include "cli/thread_option.h"
 #include "cli/run_info.h"
 #include "core/checked_math.h"
 #include "core/error.h"
@@ -260,6 +261,7 @@ void run_eval(const EvalCommand& c) {
   header["model"] = model.name;
   header["weights"] = model.dummy() ? "dummy" : "real";
   header["dtype"] = dtype_name(dense.engine.dtype);
+  header["threads"] = dense.threads;
   header["text"] = c.text;
   header["text_tokens"] = tokens.size();
   header["context"] = plan.context;
@@ -371,6 +373,7 @@ void add_eval(CLI::App& app) {
   sub->add_option("--dtype", c->model.dtype, "f16 or bf16")->capture_default_str();
   add_count(*sub, "--prefill-chunk", c->model.prefill_chunk, "tokens a prefill runs through a layer at once")
       ->capture_default_str();
+  add_threads_option(*sub, c->model.threads);
   add_count(*sub, "--seed", c->model.seed, "seed of dummy weights", std::uint64_t(0))->capture_default_str();
   sub->add_option("--json", c->json_out, "also write the JSON lines to this file");
   sub->add_option("--markdown", c->markdown_out, "write the Markdown table to this file");

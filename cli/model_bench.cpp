@@ -16,6 +16,7 @@
 #include "cli/model_bench_report.h"
 #include "cli/model_setup.h"
 #include "cli/pcie_rate.h"
+#include "cpu/parallel.h"
 #include "core/device.h"
 #include "core/error.h"
 #include "model/decoder.h"
@@ -112,6 +113,7 @@ void run_model_bench(const BenchOptions& o, bool cuda) {
   std::vector<PolicyRun> runs;
   for (const std::string& name : chosen ? o.policies : default_policies()) {
     DecoderOptions d;
+    d.threads = cpu::resolve_threads(o.threads);
     d.engine = base;
     d.engine.policy = parse_policy(name);
     // Placeholder channels until the synthetic data exists to calibrate on.
@@ -169,6 +171,7 @@ void run_model_bench(const BenchOptions& o, bool cuda) {
     std::vector<std::int32_t> tokens(std::size_t(o.batch), 1);
     std::vector<double> ms;
     std::vector<std::int64_t> h2d;
+    double first_step_ms = 0;
     for (int step = 0; step < o.warmup + o.steps; ++step) {
       stop_at_step(loop, step);
       decoder->engine().reset_stats();
@@ -176,6 +179,7 @@ void run_model_bench(const BenchOptions& o, bool cuda) {
       decoder->decode(tokens);
       tokens = decoder->greedy_tokens();  // waits for the step's work
       const double step_ms = seconds_since(step_start) * 1e3;
+      if (step == 0) first_step_ms = step_ms;
       if (step < o.warmup) continue;
       ms.push_back(step_ms);
       h2d.push_back(decoder->engine().stats().h2d_bytes);
@@ -216,6 +220,11 @@ void run_model_bench(const BenchOptions& o, bool cuda) {
     res.gpu_mem_note = cuda ? "device memory"
                             : "what the run would hold on a GPU; the cpu backend holds it in host memory";
     res.step_note = "embedding, every layer (projections, attention through the engine, MLP), LM head and argmax";
+    res.threads = runs[i].options.threads;
+    if (fill == "prefill") {
+      res.prefill_tokens_per_s = double(context) * o.batch / fill_s;
+      res.ttft_ms = fill_s * 1e3 + first_step_ms;
+    }
     results.push_back(res);
     print_step_json(res);
   }

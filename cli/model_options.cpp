@@ -9,8 +9,10 @@
 #include "cli/run_info.h"
 #include "calibration/label_selection.h"
 #include "cli/count_option.h"
+#include "cli/thread_option.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "cpu/parallel.h"
 #include "model/dummy_weights.h"
 #include "model/gguf_weights.h"
 #include "model/llama_config.h"
@@ -42,6 +44,7 @@ void ModelOptions::add_to(CLI::App& sub) {
   add_count(sub, "--seed", seed, "seed of dummy weights, and of generate's sampling", std::uint64_t(0))->capture_default_str();
   add_count(sub, "--prefill-chunk", prefill_chunk, "tokens a prefill runs through a layer at once")
       ->capture_default_str();
+  add_threads_option(sub, threads);
 }
 
 std::vector<std::int32_t> LoadedModel::encode(const std::string& text, bool parse_special) const {
@@ -115,6 +118,7 @@ DecoderOptions decoder_options(const ModelOptions& o, const LoadedModel& m, Poli
   const LlamaConfig& c = m.config();
   DecoderOptions d;
   d.prefill_chunk = o.prefill_chunk;
+  d.threads = cpu::resolve_threads(o.threads);
   EngineConfig& e = d.engine;
   e.shape = c.attention();
   e.dtype = parse_dtype(o.dtype);
@@ -145,6 +149,7 @@ nlohmann::ordered_json run_fields(const ModelOptions& o, const LoadedModel& m, c
   j["backend"] = e.backend == Backend::cpu ? "cpu" : "cuda";
   j["device"] = e.backend == Backend::cpu ? std::string("cpu") : device_name();
   j["dtype"] = dtype_name(e.dtype);
+  j["threads"] = d.threads;
   j["k"] = sparse ? nlohmann::ordered_json(budget_at(e, context).k) : nlohmann::ordered_json(nullptr);
   j["r"] = sparse ? nlohmann::ordered_json(e.channels.r) : nlohmann::ordered_json(nullptr);
   j["sink"] = e.budget.sink;

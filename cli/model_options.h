@@ -33,6 +33,7 @@ struct ModelOptions {
   std::int64_t recent = 0;
   std::uint64_t seed = 1;  // of dummy weights
   std::int64_t prefill_chunk = 256;
+  int threads = 0;  // 0: the cores available
 
   void add_to(CLI::App& sub);
 };
@@ -65,7 +66,7 @@ DecoderOptions decoder_options(const ModelOptions& o, const LoadedModel& m, Poli
                                std::int64_t capacity);
 
 // Fields every output line of these subcommands carries: weights (real or
-// dummy), model, policy, backend, device, dtype, k, r, sink, recent, labels,
+// dummy), model, policy, backend, device, dtype, threads, k, r, sink, recent, labels,
 // and the run's record (put_run_info).
 // k is the budget at `context` tokens; k and r are null for dense policies.
 nlohmann::ordered_json run_fields(const ModelOptions& o, const LoadedModel& m, const DecoderOptions& d,

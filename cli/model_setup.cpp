@@ -115,7 +115,7 @@ void ContextFill::prefill(Decoder& decoder) {
   }
   // fp32 K and V of every layer and sequence, beside the engine's own cache.
   const double record_bytes = 2.0 * 4 * batch * c.layers * double(context_) * c.kv_heads * c.head_dim;
-  if (fills_ > 1 && record_bytes <= double(available_host_bytes()) / 2) {
+  if (fills_ > 1 && record_bytes <= double(available_host_memory().bytes) / 2) {
     recorder_.emplace(c);
     prefixes_.resize(std::size_t(batch));
     for (int s = 0; s < batch; ++s) recorder_->keep(s, prefixes_[std::size_t(s)], context_);

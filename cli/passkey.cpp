@@ -20,6 +20,7 @@
 #include "cli/count_option.h"
 #include "cli/model_options.h"
 #include "cli/progress_bar.h"
+#include "cli/thread_option.h"
 #include "cli/run_info.h"
 #include "core/error.h"
 #include "model/decoder.h"
@@ -124,8 +125,10 @@ void run_passkey(const PasskeyCommand& c) {
       s.decoder = make_decoder(*model.weights, o);
       if (std::find(names.begin(), names.end(), s.name) == names.end()) names.push_back(s.name);
     }
-    if (header.find("device") == header.end())
+    if (header.find("device") == header.end()) {
       header["device"] = run_fields(c.model, model, dense, context)["device"];
+      header["threads"] = dense.threads;
+    }
 
     for (double depth : c.depths)
       for (int trial = 0; trial < c.trials; ++trial) {
@@ -226,6 +229,7 @@ void add_passkey(CLI::App& app) {
   sub->add_option("--dtype", c->model.dtype, "f16 or bf16")->capture_default_str();
   add_count(*sub, "--prefill-chunk", c->model.prefill_chunk, "tokens a prefill runs through a layer at once")
       ->capture_default_str();
+  add_threads_option(*sub, c->model.threads);
   takes_token_count(add_count(*sub, "--contexts", c->contexts, "prompt sizes in tokens (the answer's room included)"))
       ->delimiter(',')
       ->capture_default_str();

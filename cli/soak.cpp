@@ -28,9 +28,11 @@
 #include "cli/process_memory.h"
 #include "cli/run_info.h"
 #include "cli/soak_report.h"
+#include "cli/thread_option.h"
 #include "core/device.h"
 #include "core/error.h"
 #include "core/interrupt.h"
+#include "cpu/parallel.h"
 #include "model/decoder.h"
 #include "offload/format_bytes.h"
 #include "offload/policy_rules.h"
@@ -88,6 +90,7 @@ nlohmann::ordered_json run_json(const SoakOptions& o, const NamedWeights& w, con
   j["fill"] = fill.synthetic() ? "synthetic" : "prefill";
   j["policy"] = policy_name(e.policy);
   j["dtype"] = dtype_name(e.dtype);
+  j["threads"] = cpu::resolve_threads(o.run.threads);
   j["context"] = context;
   j["batch"] = e.batch;
   j["steps"] = o.run.steps;
@@ -128,6 +131,7 @@ void run_soak(const SoakOptions& o) {
   const WeightSource& weights = *named.weights;
   const int r = label_count(b, weights.config());
   DecoderOptions d;
+  d.threads = cpu::resolve_threads(b.threads);
   d.engine = model_engine_config(b, weights.config(), cuda, context + b.steps);  // each step appends a token
   d.engine.policy = policy;
   // Placeholder channels until the synthetic data exists to calibrate on.
@@ -227,6 +231,7 @@ void add_soak(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--json", o->json, "write the run, every sample and the verdict to FILE, one JSON object a line");
   add_selection_options(*sub, o->run);
+  add_threads_option(*sub, o->run.threads);
   sub->callback([o] { run_soak(*o); });
 }
 

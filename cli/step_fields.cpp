@@ -70,6 +70,9 @@ nlohmann::ordered_json step_json(const StepFields& f) {
   j["weight_bytes"] = or_null(f.weight_bytes);
   j["alloc_s"] = or_null(f.alloc_s);
   j["fill_s"] = or_null(f.fill_s);
+  j["threads"] = or_null(f.threads);
+  j["prefill_tokens_per_s"] = or_null(f.prefill_tokens_per_s);
+  j["ttft_ms"] = or_null(f.ttft_ms);
   j["labels"] = or_null(f.labels);
   j["weights_note"] = or_null(f.weights_note);
   j["gpu_mem_note"] = or_null(f.gpu_mem_note);

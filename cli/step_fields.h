@@ -52,6 +52,11 @@ struct StepFields {
   std::optional<std::int64_t> tokens_selected_per_step;
   std::optional<std::int64_t> weight_bytes;  // model mode
   std::optional<double> alloc_s, fill_s;     // model mode
+  std::optional<int> threads;                // model mode: of the cpu backend's operations
+  // Model mode, where the context was prefilled through the model: its rate
+  // over every sequence, and the time to the first generated token (that
+  // prefill and the first decode step after it).
+  std::optional<double> prefill_tokens_per_s, ttft_ms;
   std::optional<std::string> labels;  // how label channels were chosen; none for dense policies
   std::optional<std::string> weights_note, gpu_mem_note, step_note;
 };

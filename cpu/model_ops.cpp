@@ -4,11 +4,11 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <thread>
 #include <vector>
 
 #include "core/dtype.h"
 #include "core/error.h"
+#include "cpu/parallel.h"
 
 namespace dso::cpu {
 
@@ -33,19 +33,9 @@ constexpr std::int64_t kMinWorkPerThread = std::int64_t(1) << 20;
 
 template <class F>
 void for_row_ranges(std::int64_t rows, std::int64_t work_per_row, int max_threads, F&& body) {
-  const int hardware = int(std::max(1u, std::thread::hardware_concurrency()));
-  const std::int64_t cap = max_threads > 0 ? max_threads : hardware;
-  const std::int64_t threads =
-      std::clamp<std::int64_t>(rows * work_per_row / kMinWorkPerThread, 1, std::min(cap, rows));
-  if (threads == 1) {
-    body(std::int64_t(0), rows);
-    return;
-  }
-  std::vector<std::thread> pool;
-  pool.reserve(threads);
-  for (std::int64_t t = 0; t < threads; ++t)
-    pool.emplace_back([&, t] { body(rows * t / threads, rows * (t + 1) / threads); });
-  for (auto& th : pool) th.join();
+  const std::int64_t threads = std::clamp<std::int64_t>(rows * work_per_row / kMinWorkPerThread, 1,
+                                                        std::min<std::int64_t>(resolve_threads(max_threads), rows));
+  parallel_for(threads, int(threads), [&](std::int64_t t) { body(rows * t / threads, rows * (t + 1) / threads); });
 }
 
 // One out-of-line body for every RoPE store, so that the speculative query and
@@ -174,7 +164,8 @@ void cast(const From* in, std::int64_t n, To* out) {
 }
 
 template <class W, class O>
-void speculative_query(const SpeculativeQueryPack<W>& pack, const float* x, const RopeSpec& spec, O* out) {
+void speculative_query(const SpeculativeQueryPack<W>& pack, const float* x, const RopeSpec& spec, O* out,
+                       int max_threads) {
   require_rope(spec);
   require(spec.heads == pack.q_heads && spec.head_dim == pack.head_dim, "speculative query: the pack is for ",
           pack.q_heads, " heads of ", pack.head_dim, ", the call asks for ", spec.heads, " of ", spec.head_dim);
@@ -183,7 +174,7 @@ void speculative_query(const SpeculativeQueryPack<W>& pack, const float* x, cons
   std::fill_n(out, std::int64_t(spec.batch) * spec.heads * d, from_float<O>(0.0f));
   if (rows == 0) return;
   std::vector<float> product(std::size_t(spec.batch) * rows);
-  matmul(pack.weight.data(), rows, pack.hidden, x, spec.batch, product.data());
+  matmul(pack.weight.data(), rows, pack.hidden, x, spec.batch, product.data(), false, max_threads);
   for (int b = 0; b < spec.batch; ++b) {
     for (std::int64_t k = 0; k < pack.pairs(); ++k) {
       const int i = pack.pair_channel[k];
@@ -229,7 +220,7 @@ void target_log_prob(const float* logits, int batch, std::int64_t vocab, const s
 
 #define DSO_INSTANTIATE_WO(W, O)                                             \
   template void rms_norm<W, O>(const float*, const W*, int, int, float, O*); \
-  template void speculative_query<W, O>(const SpeculativeQueryPack<W>&, const float*, const RopeSpec&, O*);
+  template void speculative_query<W, O>(const SpeculativeQueryPack<W>&, const float*, const RopeSpec&, O*, int);
 #define DSO_INSTANTIATE_W(W)                                                                           \
   template void embed<W>(const W*, std::int64_t, int, const std::int32_t*, int, float*);               \
   template void matmul<W>(const W*, std::int64_t, std::int64_t, const float*, int, float*, bool, int); \

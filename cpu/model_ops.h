@@ -24,7 +24,7 @@ void rms_norm(const float* x, const W* weight, int batch, int n, float eps, O* o
 
 // y[b] = W x[b] (or y[b] += W x[b] with accumulate, for the residual stream):
 // w [out_features][in_features] row-major, x [batch][in_features], y [batch][out_features].
-// Rows are split over up to max_threads threads (0: one per hardware thread)
+// Rows are split over up to max_threads threads (0: the cores available)
 // when the product is large; each row's sum is formed the same way whatever
 // the split, so results do not depend on the thread count.
 template <class W>
@@ -60,9 +60,11 @@ void cast(const From* in, std::int64_t n, To* out);
 // out [batch][q_heads][head_dim] holds RoPE(W_q x) at every channel of the
 // pack's pairs and zero elsewhere. x is [batch][hidden] (layer i's normalised
 // input); spec.heads must be the pack's q_heads. Each packed channel equals the
-// full rope(matmul(W_q, x)) bit for bit: the same sums and rotations are used.
+// full rope(matmul(W_q, x)) bit for bit: the same sums and rotations are used
+// (matmul's, on up to max_threads threads).
 template <class W, class O>
-void speculative_query(const SpeculativeQueryPack<W>& pack, const float* x, const RopeSpec& spec, O* out);
+void speculative_query(const SpeculativeQueryPack<W>& pack, const float* x, const RopeSpec& spec, O* out,
+                       int max_threads = 0);
 
 // out[b] = the index of the largest logit of row b; ties go to the lower index
 // and NaN never wins (a row without a number gives 0). logits [batch][vocab].

@@ -11,8 +11,10 @@
 #include "core/error.h"
 #include "core/interrupt.h"
 #include "core/speculative_query.h"
-#include "cpu/attention.h"
+#include "cpu/gemm.h"
 #include "cpu/model_ops.h"
+#include "cpu/parallel.h"
+#include "cpu/prefill_attention.h"
 #include "model/decoder_backends.h"
 #include "model/decoder_base.h"
 #include "model/llama_weights.h"
@@ -29,6 +31,7 @@ class CpuDecoder final : public DecoderBase {
       : DecoderBase(source.config(), source.is_dummy(), options),
         round_(options.round_like_gpu ? std::optional<DType>(options.engine.dtype) : std::nullopt),
         w_(load_llama_weights(source, round_)),
+        threads_(cpu::resolve_threads(options.threads)),
         packs_(std::size_t(config().layers)) {
     const LlamaConfig& c = config();
     const auto rows = std::size_t(buffer_rows());
@@ -41,12 +44,12 @@ class CpuDecoder final : public DecoderBase {
     up_.resize(rows * c.ffn_hidden);
     act_.resize(rows * c.ffn_hidden);
     attn_.resize(rows * q_dim());
+    q_wide_.resize(rows * q_dim());
     q_t_.resize(rows * q_dim());
     k_t_.resize(rows * kv_dim());
     v_t_.resize(rows * kv_dim());
     attn_t_.resize(rows * q_dim());
     q_next_t_.resize(std::size_t(max_batch()) * q_dim());
-    head_out_.resize(std::size_t(c.q_heads / c.kv_heads) * c.head_dim);
     logits_.resize(std::size_t(max_batch()) * c.vocab_size);
     if (prefill_observer() || decode_observer()) {
       observed_q_.resize(rows * q_dim());
@@ -80,7 +83,7 @@ class CpuDecoder final : public DecoderBase {
         stop_if_interrupted("the prefill of sequence ", sequence + 1, ": layer ", l + 1, " of ", c.layers, ", token ",
                             begin, " of ", n);
         const int rows = int(std::min(prefill_chunk(), n - begin));
-        run_layer(l, rows, pos.data() + begin, hidden.data() + begin * c.hidden, [&](const float*) {
+        run_layer(l, rows, pos.data() + begin, hidden.data() + begin * c.hidden, true, [&](const float*) {
           if (prefill_observer()) observe_prefill(sequence, l, begin, rows);
           attend_causally(l, sequence, begin, rows, n);
         });
@@ -107,17 +110,18 @@ class CpuDecoder final : public DecoderBase {
     const std::vector<std::int32_t> pos = positions();
     cpu::embed(w_.token_embedding.data(), c.vocab_size, c.hidden, tokens.data(), b, x_.data());
     for (int l = 0; l < c.layers; ++l)
-      run_layer(l, b, pos.data(), x_.data(), [&](const float* xn) {
+      run_layer(l, b, pos.data(), x_.data(), false, [&](const float* xn) {
         const T* q_next = nullptr;
         if (wants_q_next(l)) {
-          cpu::speculative_query(packs_[std::size_t(l) + 1], xn, rope_spec(b, c.q_heads, pos.data()), q_next_t_.data());
+          cpu::speculative_query(packs_[std::size_t(l) + 1], xn, rope_spec(b, c.q_heads, pos.data()), q_next_t_.data(),
+                                 threads_);
           q_next = q_next_t_.data();
         }
         if (decode_observer()) observe_decode(l, b, q_next != nullptr);
         engine().decode(l, q_t_.data(), k_t_.data(), v_t_.data(), q_next, attn_t_.data());
       });
     normalise(x_.data(), w_.final_norm, b, xn_.data());
-    cpu::matmul(w_.output_head().data(), c.vocab_size, c.hidden, xn_.data(), b, logits_.data());
+    cpu::matmul(w_.output_head().data(), c.vocab_size, c.hidden, xn_.data(), b, logits_.data(), false, threads_);
     for (int s = 0; s < b; ++s) advance(s, 1);
     set_logits_ready(true);
   }
@@ -167,30 +171,41 @@ class CpuDecoder final : public DecoderBase {
     round_input(out, std::int64_t(rows) * config().hidden);
   }
 
-  // One layer over `rows` rows of x (a decode batch or a prefill chunk) at
-  // positions pos. attend(xn) leaves the attention output in attn_t_, given
-  // q_t_, k_t_, v_t_ and the normalised input xn.
+  // y = W x (or y += W x) over `rows` rows: a prefill chunk as one matrix
+  // product through the BLAS, a decode batch row by row, whose sums do not
+  // depend on the batch.
+  void project(const std::vector<float>& w, std::int64_t out_features, std::int64_t in_features, const float* x,
+               int rows, float* y, bool accumulate, bool chunk) const {
+    if (chunk)
+      cpu::gemm(w.data(), out_features, in_features, x, rows, y, accumulate, threads_);
+    else
+      cpu::matmul(w.data(), out_features, in_features, x, rows, y, accumulate, threads_);
+  }
+
+  // One layer over `rows` rows of x (a decode batch, or a prefill chunk with
+  // `chunk`) at positions pos. attend(xn) leaves the attention output in
+  // attn_t_, given q_t_, k_t_, v_t_ and the normalised input xn.
   template <class Attend>
-  void run_layer(int l, int rows, const std::int32_t* pos, float* x, Attend&& attend) {
+  void run_layer(int l, int rows, const std::int32_t* pos, float* x, bool chunk, Attend&& attend) {
     const LlamaConfig& c = config();
     const LayerWeights& lw = w_.layers[std::size_t(l)];
     normalise(x, lw.attn_norm, rows, xn_.data());
-    cpu::matmul(lw.wq.data(), q_dim(), c.hidden, xn_.data(), rows, q_.data());
-    cpu::matmul(lw.wk.data(), kv_dim(), c.hidden, xn_.data(), rows, k_.data());
-    cpu::matmul(lw.wv.data(), kv_dim(), c.hidden, xn_.data(), rows, v_.data());
+    project(lw.wq, q_dim(), c.hidden, xn_.data(), rows, q_.data(), false, chunk);
+    project(lw.wk, kv_dim(), c.hidden, xn_.data(), rows, k_.data(), false, chunk);
+    project(lw.wv, kv_dim(), c.hidden, xn_.data(), rows, v_.data(), false, chunk);
     cpu::rope(q_.data(), rope_spec(rows, c.q_heads, pos), q_t_.data());
     cpu::rope(k_.data(), rope_spec(rows, c.kv_heads, pos), k_t_.data());
     cpu::cast(v_.data(), rows * kv_dim(), v_t_.data());
     attend(static_cast<const float*>(xn_.data()));
     cpu::cast(attn_t_.data(), rows * q_dim(), attn_.data());
-    cpu::matmul(lw.wo.data(), c.hidden, q_dim(), attn_.data(), rows, x, true);
+    project(lw.wo, c.hidden, q_dim(), attn_.data(), rows, x, true, chunk);
 
     normalise(x, lw.ffn_norm, rows, xn_.data());
-    cpu::matmul(lw.w_gate.data(), c.ffn_hidden, c.hidden, xn_.data(), rows, gate_.data());
-    cpu::matmul(lw.w_up.data(), c.ffn_hidden, c.hidden, xn_.data(), rows, up_.data());
+    project(lw.w_gate, c.ffn_hidden, c.hidden, xn_.data(), rows, gate_.data(), false, chunk);
+    project(lw.w_up, c.ffn_hidden, c.hidden, xn_.data(), rows, up_.data(), false, chunk);
     cpu::swiglu(gate_.data(), up_.data(), rows, c.ffn_hidden, c.ffn_hidden, act_.data());
     round_input(act_.data(), std::int64_t(rows) * c.ffn_hidden);
-    cpu::matmul(lw.w_down.data(), c.hidden, c.ffn_hidden, act_.data(), rows, x, true);
+    project(lw.w_down, c.hidden, c.ffn_hidden, act_.data(), rows, x, true, chunk);
   }
 
   // Hands the prefill observer this layer's chunk: the projections as they
@@ -229,36 +244,37 @@ class CpuDecoder final : public DecoderBase {
   }
 
   // Prefill attention of prompt tokens [begin, begin + rows) of an n-token
-  // prompt: each attends to every prompt token up to itself.
+  // prompt: each attends to every prompt token up to itself. q, k and v are
+  // widened from T, so the attention reads the values the engine holds.
   void attend_causally(int l, int sequence, std::int64_t begin, int rows, std::int64_t n) {
     const LlamaConfig& c = config();
-    const int d = c.head_dim, group = c.q_heads / c.kv_heads;
+    const int d = c.head_dim;
     engine().prefill(l, sequence, k_t_.data(), v_t_.data(), rows);
     for (int t = 0; t < rows; ++t)
       for (int h = 0; h < c.kv_heads; ++h) {
         const std::int64_t from = (std::int64_t(t) * c.kv_heads + h) * d, to = (h * n + begin + t) * d;
-        std::copy_n(k_t_.data() + from, d, prompt_k_.data() + to);
-        std::copy_n(v_t_.data() + from, d, prompt_v_.data() + to);
+        cpu::cast(k_t_.data() + from, d, prompt_k_.data() + to);
+        cpu::cast(v_t_.data() + from, d, prompt_v_.data() + to);
       }
-    for (int t = 0; t < rows; ++t)
-      for (int h = 0; h < c.kv_heads; ++h) {
-        const std::int64_t q_at = (std::int64_t(t) * c.q_heads + std::int64_t(h) * group) * d;
-        cpu::dense_attention(q_t_.data() + q_at, group, d, prompt_k_.data() + h * n * d,
-                             prompt_v_.data() + h * n * d, begin + t + 1, head_out_.data());
-        cpu::cast(head_out_.data(), std::int64_t(group) * d, attn_t_.data() + q_at);
-      }
+    const std::int64_t nq = rows * q_dim();
+    cpu::cast(q_t_.data(), nq, q_wide_.data());
+    cpu::prefill_attention(q_wide_.data(), rows, {c.q_heads, c.kv_heads, d}, prompt_k_.data(), prompt_v_.data(), n,
+                           begin, attn_.data(), threads_);
+    cpu::cast(attn_.data(), nq, attn_t_.data());
   }
 
   std::optional<DType> round_;
   LlamaWeights w_;
+  int threads_;
   std::vector<SpeculativeQueryPack<float>> packs_;  // [layer]: filled for layers that select speculatively
   // Working buffers of buffer_rows() rows, fp32 unless in T.
-  std::vector<float> x_, xn_, q_, k_, v_, gate_, up_, act_, attn_;
+  std::vector<float> x_, xn_, q_, k_, v_, gate_, up_, act_, attn_, q_wide_;
   std::vector<T> q_t_, k_t_, v_t_, attn_t_, q_next_t_;
-  std::vector<T> prompt_k_, prompt_v_;  // [kv_heads][prompt][head_dim], one layer at a time
+  // [kv_heads][prompt][head_dim], one layer at a time: values of T, widened
+  // once for every query tile that reads them.
+  std::vector<float> prompt_k_, prompt_v_;
   // fp32 copies for the observers, if any.
   std::vector<float> observed_q_, observed_k_, observed_v_, observed_q_next_;
-  std::vector<float> head_out_;         // [group][head_dim]
   std::vector<float> logits_;           // [batch][vocab]
   std::int64_t nonfinite_ = 0;         // tallied since the last take
 };

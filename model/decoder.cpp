@@ -24,7 +24,7 @@ bool same_shape(const AttentionShape& a, const AttentionShape& b) {
 std::int64_t buffer_bytes(const LlamaConfig& c, const DecoderOptions& o) {
   const std::int64_t rows = std::max<std::int64_t>(o.engine.batch, o.prefill_chunk);
   const std::int64_t q_dim = std::int64_t(c.q_heads) * c.head_dim, kv_dim = std::int64_t(c.kv_heads) * c.head_dim;
-  const std::int64_t per_row = 2 * std::int64_t(c.hidden) + 3 * q_dim + 4 * kv_dim + 4 * std::int64_t(c.ffn_hidden);
+  const std::int64_t per_row = 2 * std::int64_t(c.hidden) + 4 * q_dim + 4 * kv_dim + 4 * std::int64_t(c.ffn_hidden);
   return checked_sum("the decoder's buffer size", checked_product("the decoder's buffer size", rows, per_row, 4),
                      checked_product("the logits size", o.engine.batch, c.vocab_size, 4));
 }
@@ -44,6 +44,8 @@ void complete_options(const WeightSource& weights, DecoderOptions& options) {
           "/", e.shape.kv_heads, " heads of ", e.shape.head_dim, "; the model '", c.name, "' has ", shape.layers,
           " layers, ", shape.q_heads, "/", shape.kv_heads, " heads of ", shape.head_dim);
   require(options.prefill_chunk > 0, "prefill chunk must be positive, got ", options.prefill_chunk);
+  require(options.threads >= 0, "thread count must not be negative (0: the cores available), got ",
+          options.threads);
 }
 
 }  // namespace

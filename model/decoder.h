@@ -74,6 +74,8 @@ struct DecoderOptions {
   bool round_like_gpu = false;
   // Tokens a prefill runs through a layer at once: bounds its working memory.
   std::int64_t prefill_chunk = 256;
+  // CPU path only: the threads its operations run on (0: the cores available).
+  int threads = 0;
   // Unset, neither prefill nor decode copies anything out.
   PrefillObserver prefill_observer;
   DecodeObserver decode_observer;

@@ -10,7 +10,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 packages=(cmake ninja-build g++ pkg-config python3 python3-pip libgtest-dev libbenchmark-dev libhwloc-dev
-          nlohmann-json3-dev libcli11-dev ${DSO_EXTRA_PACKAGES:-})
+          nlohmann-json3-dev libcli11-dev libopenblas-dev ${DSO_EXTRA_PACKAGES:-})
 missing=()
 if command -v dpkg-query >/dev/null; then
   for p in "${packages[@]}"; do

@@ -284,6 +284,9 @@ TEST_F(CliErrors, BadCommandLines) {
   expect_user_error({"bench", "--warmup", "-1"}, {"--warmup: must not be negative, got -1"});
   expect_user_error({"bench", "--k-fraction", "2"}, {"k_fraction must be in [0, 1], got 2"});
   expect_user_error({"bench", "--r", "1000"}, {"r=1000"});
+  expect_user_error({"bench", "--threads", "-2"}, {"--threads", "must be at least 1 (or 0: the cores available), got -2"});
+  expect_user_error({"perplexity", "--model", "smollm2-135m", "--text", "t.txt", "--threads", "-1"},
+                    {"--threads", "got -1"});
 }
 
 // Every option that counts something refuses what is no count, instead of

@@ -1,7 +1,9 @@
 // The decoder's CPU path against a float64 forward pass (support/
-// llama_reference.h) on a tiny random model, every policy included; the
-// paths that must agree bit for bit (prefill and decode, a full sparse budget
-// and dense attention); the weight sources (dummy, and GGUF with llama.cpp's
+// llama_reference.h) on a tiny random model, every policy included; prefill
+// (matrix products through the BLAS, tiled attention) against decode within
+// rounding, over prompts long enough for several chunks, query tiles and key
+// blocks; the paths that must agree bit for bit (a full sparse budget and
+// dense attention); the weight sources (dummy, and GGUF with llama.cpp's
 // Q/K row order); and, when the file is present, the real SmolLM2 model.
 #include <gtest/gtest.h>
 
@@ -52,12 +54,13 @@ double tolerance() {
   return std::is_same_v<T, Half> ? 2e-3 : 2e-2;
 }
 
-void expect_close(const std::vector<float>& got, const std::vector<double>& want, double tol, const std::string& what) {
+template <class Want>
+void expect_close(const std::vector<float>& got, const std::vector<Want>& want, double tol, const std::string& what) {
   ASSERT_EQ(got.size(), want.size()) << what;
   double worst = 0;
   std::size_t worst_at = 0;
   for (std::size_t i = 0; i < got.size(); ++i) {
-    const double err = std::abs(double(got[i]) - want[i]) / (1.0 + std::abs(want[i]));
+    const double err = std::abs(double(got[i]) - double(want[i])) / (1.0 + std::abs(double(want[i])));
     if (!(err <= worst)) worst = err, worst_at = i;
   }
   EXPECT_LE(worst, tol) << what << ": logit " << worst_at << " is " << got[worst_at] << ", reference "
@@ -93,7 +96,7 @@ TYPED_TEST(DecoderTest, DecodeOnlyMatchesFloat64Reference) {
 
 // Prefill runs in chunks of 3, so prompts of 1, 3 and 7 tokens end a chunk
 // early, exactly, and after several. Its K/V and hidden states are those of
-// decode, bit for bit: each row's products are formed the same way.
+// decode up to rounding: a chunk's products are summed in the BLAS's order.
 TYPED_TEST(DecoderTest, PrefillThenDecodeMatchesReferenceAndDecodeOnly) {
   const LlamaConfig config = test::tiny_llama_config();
   for (std::uint64_t seed : kSeeds) {
@@ -117,8 +120,33 @@ TYPED_TEST(DecoderTest, PrefillThenDecodeMatchesReferenceAndDecodeOnly) {
         decoder->decode(std::span(tokens).subspan(p, 1));
         const std::vector<float> logits = decoder->logits();
         expect_close(logits, ref[p], tolerance<TypeParam>(), "position " + std::to_string(p));
-        EXPECT_EQ(logits, decoded[p]) << "position " << p << " differs from decode only";
+        expect_close(logits, decoded[p], tolerance<TypeParam>(), "decode only, position " + std::to_string(p));
       }
+    }
+  }
+}
+
+// A prompt of 530 tokens in chunks of 200: chunks ending inside a 32-query
+// tile of the prefill attention, queries past its first 256-key block, tiles
+// spread over threads; the decode steps after it match float64.
+TYPED_TEST(DecoderTest, LongPrefillOverSeveralChunksAndThreadsMatchesReference) {
+  LlamaConfig config = test::tiny_llama_config();
+  config.context_length = 1024;
+  constexpr std::size_t prompt = 530, total = 534;
+  const std::uint64_t seed = kSeeds[0];
+  const auto source = dummy_weights(config, seed);
+  const auto tokens = test::random_tokens(total, config.vocab_size, seed + 600);
+  const auto ref = test::reference_logits<TypeParam>(test::reference_model(*source), tokens, 0, {});
+  for (int threads : {1, 3}) {
+    SCOPED_TRACE(trace(seed, std::to_string(threads) + " threads"));
+    DecoderOptions options = test::decoder_options(Policy::dense_gpu, this->dtype, 1, total);
+    options.prefill_chunk = 200;
+    options.threads = threads;
+    const auto decoder = make_decoder(*source, options);
+    decoder->prefill(0, std::span(tokens).first(prompt));
+    for (std::size_t p = prompt; p < total; ++p) {
+      decoder->decode(std::span(tokens).subspan(p, 1));
+      expect_close(decoder->logits(), ref[p], tolerance<TypeParam>(), "position " + std::to_string(p));
     }
   }
 }
@@ -268,6 +296,9 @@ TEST(Decoder, RefusesBadCallsBeforeChangingAnything) {
   DecoderOptions wrong_shape = test::decoder_options(Policy::dense_gpu, DType::f16, 1, 4);
   wrong_shape.engine.shape = {2, 4, 4, 16};
   EXPECT_THROW(make_decoder(*source, wrong_shape), Error);
+  DecoderOptions negative_threads = test::decoder_options(Policy::dense_gpu, DType::f16, 1, 4);
+  negative_threads.threads = -1;
+  EXPECT_THROW(make_decoder(*source, negative_threads), Error);
   // A sparse policy needs label channels.
   DecoderOptions no_channels = test::decoder_options(Policy::ds_offload, DType::f16, 1, 4);
   no_channels.engine.budget.k = 2;
@@ -466,7 +497,9 @@ TEST_F(SmolLM2Decoder, PerplexityOfEnglishIsLowAndPrefillScoresEqualDecode) {
   EXPECT_LT(r.perplexity(), 100.0);
   EXPECT_GT(r.perplexity(), 1.0);
 
-  // The second half scored after a prefill of the first: the same numbers.
+  // The second half scored after a prefill of the first: the same numbers up
+  // to rounding (the prefill sums its products in the BLAS's order), which
+  // moves the total log-likelihood of 23 tokens by far less than 0.1%.
   const PerplexityResult whole_tail = [&] {
     PerplexityResult t;
     d->reset(1);
@@ -478,7 +511,8 @@ TEST_F(SmolLM2Decoder, PerplexityOfEnglishIsLowAndPrefillScoresEqualDecode) {
   }();
   const PerplexityResult prefilled = perplexity(*d, window, {48, 24, 1});
   EXPECT_EQ(prefilled.tokens_scored, whole_tail.tokens_scored);
-  EXPECT_EQ(prefilled.nll, whole_tail.nll);
+  EXPECT_NEAR(prefilled.nll, whole_tail.nll, 1e-3 * whole_tail.nll);
+  std::cout << "[ nll     ] prefilled " << prefilled.nll << ", decoded " << whole_tail.nll << "\n";
 }
 
 TEST(Perplexity, RefusesWindowsThatScoreNothingOrDoNotFit) {

@@ -59,6 +59,9 @@ TEST(ModelBench, DummyModelPrintsEveryContractFieldPerPolicy) {
     EXPECT_EQ(j["steps"], steps);
     EXPECT_EQ(j["warmup"], warmup);
     EXPECT_TRUE(j["pcie_h2d_GBps"].is_null());  // nothing to measure without a GPU
+    // A synthetic fill is no prefill: neither rate nor time to first token.
+    EXPECT_TRUE(j["prefill_tokens_per_s"].is_null()) << j;
+    EXPECT_TRUE(j["ttft_ms"].is_null()) << j;
     const double ms = j["ms_per_step"];
     EXPECT_GT(ms, 0.0);
     EXPECT_NEAR(double(j["tokens_per_s"]), batch * 1e3 / ms, 1e-9 * batch * 1e3 / ms);
@@ -176,14 +179,24 @@ TEST_F(ModelBenchReal, PrefillsOnceWithProgressAndReplaysIntoEveryPolicy) {
 
 TEST_F(ModelBenchReal, RealWeightsFillByPrefill) {
   const ToolRun run = run_tool("bench --backend cpu --model '" + test::smollm2_path() +
-                               "' --context 40 --steps 2 --warmup 1 --policy ds_offload");
+                               "' --context 40 --steps 2 --warmup 1 --policy ds_offload --threads 3");
   ASSERT_EQ(run.status, 0) << run.err;
   const std::vector<nlohmann::json> lines = json_lines(run.out);
   ASSERT_EQ(lines.size(), 1u);
-  for (const char* field : kContractFields) EXPECT_TRUE(lines[0].contains(field)) << field;
-  EXPECT_EQ(lines[0]["weights"], "real");
-  EXPECT_EQ(lines[0]["fill"], "prefill");
-  EXPECT_EQ(lines[0]["context"], 40);
+  const nlohmann::json& j = lines[0];
+  for (const char* field : kContractFields) EXPECT_TRUE(j.contains(field)) << field;
+  EXPECT_EQ(j["weights"], "real");
+  EXPECT_EQ(j["fill"], "prefill");
+  EXPECT_EQ(j["context"], 40);
+  EXPECT_EQ(j["threads"], 3);
+  // The 40 tokens were prefilled in fill_s; the first token comes one decode
+  // step later (of a 41-token context: well under a minute).
+  const double fill_s = j["fill_s"], rate = j["prefill_tokens_per_s"], ttft_ms = j["ttft_ms"];
+  EXPECT_NEAR(rate, 40 / fill_s, 1e-9 * rate);
+  EXPECT_GT(ttft_ms, fill_s * 1e3);
+  EXPECT_LT(ttft_ms, fill_s * 1e3 + 60e3);
+  EXPECT_NE(run.err.find("prefill tok/s"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("TTFT"), std::string::npos) << run.err;
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu/parallel.h"
 #include "model/decoder.h"
 #include "model/gguf_weights.h"
 #include "model/perplexity.h"
@@ -35,7 +36,7 @@ TEST_F(ModelCommands, PerplexityPrintsOneLinePerPolicyWithTheLibrarysNumber) {
   std::ofstream(text) << kText;
   const ToolRun run = run_tool("perplexity --model '" + test::smollm2_path() + "' --text '" + text.string() +
                                "' --context 16 --max-windows 1 --backend cpu --policy dense_gpu,ds_offload --k 4 "
-                               "--sink 2 --recent 2");
+                               "--sink 2 --recent 2 --threads 2");
   std::filesystem::remove(text);
   ASSERT_EQ(run.status, 0) << run.err;
   const std::vector<nlohmann::json> lines = json_lines(run.out);
@@ -46,6 +47,7 @@ TEST_F(ModelCommands, PerplexityPrintsOneLinePerPolicyWithTheLibrarysNumber) {
     EXPECT_EQ(j["context"], 16);
     EXPECT_EQ(j["tokens_scored"], 15);
     EXPECT_EQ(j["method"], "decode");
+    EXPECT_EQ(j["threads"], 2);
     EXPECT_TRUE(std::isfinite(j["perplexity"].get<double>()));
   }
   EXPECT_EQ(lines[0]["policy"], "dense_gpu");
@@ -73,6 +75,7 @@ TEST_F(ModelCommands, GenerateStreamsTextAndSummarisesOnStderr) {
   const nlohmann::json& j = lines[0];
   EXPECT_EQ(j["weights"], "real");
   EXPECT_EQ(j["policy"], "ds_gpu");
+  EXPECT_EQ(j["threads"], cpu::available_cores());  // the default
   EXPECT_GE(j["new_tokens"].get<int>(), 1);
   EXPECT_LE(j["new_tokens"].get<int>(), 8);
   EXPECT_GT(j["prompt_tokens"].get<int>(), 5);
