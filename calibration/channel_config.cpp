@@ -1,15 +1,13 @@
 #include "calibration/channel_config.h"
 
 #include <algorithm>
-#include <cerrno>
 #include <climits>
-#include <cstring>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <sstream>
 
 #include "core/error.h"
+#include "core/input_file.h"
+#include "core/output_file.h"
 
 namespace dso::calibration {
 
@@ -46,7 +44,9 @@ std::optional<LayerKey> parse_key(std::string_view key, std::string_view source)
 
 int parse_channel(const Json& entry, std::string_view key, std::size_t head, std::size_t position,
                   std::string_view source) {
-  require(entry.is_number_integer(), source, ": ", key, " head ", head, " entry ", position, " is ", entry.dump(),
+  // A scalar is quoted; a list or object only named, since it may be huge.
+  require(entry.is_number_integer(), source, ": ", key, " head ", head, " entry ", position, " is ",
+          entry.is_array() ? std::string("a list") : entry.is_object() ? std::string("an object") : entry.dump(),
           ", not a channel index (a non-negative integer)");
   if (entry.is_number_unsigned()) {
     const auto value = entry.get<std::uint64_t>();
@@ -132,13 +132,25 @@ const ProjectionOrders& ChannelConfig::orders(Statistic s) const {
   return it->second;
 }
 
-ChannelConfig parse_channel_config(std::string_view json_text, std::string_view source) {
+ChannelConfig parse_channel_config(std::string_view json_text, std::string_view source,
+                                   const ChannelConfigLimits& limits) {
+  require(std::int64_t(json_text.size()) <= limits.max_bytes, source, ": channel config of ", json_text.size(),
+          " bytes is larger than the ", limits.max_bytes, " bytes allowed");
+  // Refused while parsing, at the first value past the depth, so that no deep value is ever built.
+  const Json::parser_callback_t bound_depth = [&](int depth, Json::parse_event_t event, Json&) {
+    if ((event == Json::parse_event_t::object_start || event == Json::parse_event_t::array_start) &&
+        depth >= limits.max_depth)
+      fail(source, ": channel config nests deeper than ", limits.max_depth, " levels");
+    return true;
+  };
   Json root;
   try {
-    root = Json::parse(json_text.begin(), json_text.end());
+    root = Json::parse(json_text.begin(), json_text.end(), bound_depth);
   } catch (const Json::exception& e) {
     // Not only parse_error: a number past a double's range is an out_of_range.
     fail(source, ": channel config is not JSON: ", e.what());
+  } catch (const std::bad_alloc&) {
+    fail(source, ": not enough memory to read the channel config of ", json_text.size(), " bytes");
   }
   require(root.is_object(), source, ": channel config must be a JSON object of projection lists, found ",
           root.type_name());
@@ -162,17 +174,10 @@ ChannelConfig parse_channel_config(std::string_view json_text, std::string_view 
   return config;
 }
 
-ChannelConfig load_channel_config(const std::filesystem::path& file) {
-  // A directory opens as a stream and reads as empty, which would be reported as "not JSON".
-  std::error_code ignored;
-  require(!std::filesystem::is_directory(file, ignored), "cannot read channel config ", file.string(),
-          ": it is a directory");
-  std::ifstream in(file, std::ios::binary);
-  require(in.good(), "cannot read channel config ", file.string(), ": ", std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
-  require(!in.bad(), "cannot read channel config ", file.string());
-  return parse_channel_config(text.str(), file.string());
+ChannelConfig load_channel_config(const std::filesystem::path& file, const ChannelConfigLimits& limits) {
+  const std::string text = read_regular_file(file.string(), concat("cannot read channel config ", file.string()),
+                                             limits.max_bytes, "a channel config");
+  return parse_channel_config(text, file.string(), limits);
 }
 
 void validate_channel_config(const ChannelConfig& config, const AttentionShape& shape) {
@@ -211,11 +216,9 @@ std::string format_channel_config(const ChannelConfig& config) {
 }
 
 void save_channel_config(const ChannelConfig& config, const std::filesystem::path& file) {
-  std::ofstream out(file, std::ios::binary | std::ios::trunc);
-  require(out.good(), "cannot write channel config ", file.string(), ": ", std::strerror(errno));
-  out << format_channel_config(config) << '\n';
-  out.close();
-  require(out.good(), "cannot write channel config ", file.string(), ": ", std::strerror(errno));
+  OutputFile out(file.string(), "the channel config", OutputFile::Kind::document);
+  out.write(format_channel_config(config) + '\n');
+  out.commit();
 }
 
 }  // namespace dso::calibration
