@@ -1,16 +1,10 @@
 #include "cli/app.h"
 
 #include "cli/commands.h"
+#include "cli/report_line.h"
 #include "core/error.h"
 
 namespace dso::cli {
-
-std::string report_line(const std::string& what) {
-  std::string line = "dsoffload: " + what;
-  for (char& c : line)
-    if (c == '\n' || c == '\r') c = ' ';
-  return line + '\n';
-}
 
 std::unique_ptr<CLI::App> make_app() {
   auto owned =

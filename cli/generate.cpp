@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "cli/model_options.h"
 #include "core/error.h"
+#include "core/output_file.h"
 #include "model/decoder.h"
 
 namespace dso::cli {
@@ -69,11 +70,11 @@ void run_generate(const GenerateOptions& o) {
     }
     const std::string piece = model.piece(next[0]);
     std::fwrite(piece.data(), 1, piece.size(), stdout);
-    std::fflush(stdout);
+    flush_stdout();
   }
   const double decode_ms = ms_since(decode_start);
   std::fputc('\n', stdout);
-  std::fflush(stdout);
+  flush_stdout();
 
   nlohmann::ordered_json j = run_fields(o.model, model, options, capacity);
   j["prompt_tokens"] = prompt.size();

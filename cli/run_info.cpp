@@ -2,10 +2,8 @@
 
 #include <cctype>
 #include <ctime>
-#include <fstream>
 #include <string_view>
 
-#include "core/error.h"
 
 namespace dso::cli {
 
@@ -47,14 +45,6 @@ std::string utc_now() {
   char text[32];
   std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
   return text;
-}
-
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  require(out.good(), "cannot write '", path, "'");
-  out << text;
-  out.close();
-  require(out.good(), "cannot write '", path, "'");
 }
 
 }  // namespace dso::cli

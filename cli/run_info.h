@@ -1,7 +1,6 @@
 #pragma once
 // What a results file records about the run that made it: the command line as
-// typed and the time, so that a table can be traced back and run again; and
-// the writing of such a file.
+// typed and the time, so that a table can be traced back and run again.
 #include <string>
 
 namespace dso::cli {
@@ -12,7 +11,5 @@ void record_command_line(int argc, char** argv);
 const std::string& command_line();
 // Now, as UTC ISO 8601 ("2026-11-22T15:04:05Z").
 std::string utc_now();
-// Replaces the file at `path` with `text`; a clear error where it cannot.
-void write_file(const std::string& path, const std::string& text);
 
 }  // namespace dso::cli
