@@ -24,7 +24,7 @@ inline std::string printable(std::string_view text) {
 }
 
 // "'<printable text>'": how a string read from a file is quoted in a message.
-inline std::string quoted(std::string_view text) {
+inline std::string in_quotes(std::string_view text) {
   std::string out(1, '\'');
   out += printable(text);
   out += '\'';

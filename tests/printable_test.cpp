@@ -14,7 +14,7 @@ using namespace std::string_literals;
 TEST(Printable, KeepsTextAndWellFormedUtf8) {
   EXPECT_EQ(printable("model.gguf"), "model.gguf");
   EXPECT_EQ(printable("Caf\xc3\xa9 \xe4\xb8\xad \xf0\x9f\x98\x80"), "Caf\xc3\xa9 \xe4\xb8\xad \xf0\x9f\x98\x80");
-  EXPECT_EQ(quoted("llama"), "'llama'");
+  EXPECT_EQ(in_quotes("llama"), "'llama'");
 }
 
 TEST(Printable, EscapesControlsNulAndBytesThatAreNotUtf8) {
