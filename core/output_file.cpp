@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <stdexcept>
 #include <utility>
 #include <vector>
 
@@ -30,23 +31,24 @@ mode_t new_file_mode() {
 
 OutputFile::OutputFile(std::string path, std::string what, Kind kind, std::span<const std::string> inputs)
     : path_(std::move(path)), what_(std::move(what)), kind_(kind) {
-  const std::string refusal = concat("cannot write ", what_, " '", path_, "'");
   require(!path_.empty(), "cannot write ", what_, ": the path is empty");
+  // Made before any call whose errno a message reports.
+  const std::string refused = refusal();
   struct stat target {};
   const bool exists = ::stat(path_.c_str(), &target) == 0;
-  require(exists || errno == ENOENT, refusal, ": ", reason());
-  require(!exists || !S_ISDIR(target.st_mode), refusal, ": it is a directory");
-  require(!exists || ::access(path_.c_str(), W_OK) == 0, refusal, ": ", reason());
+  require(exists || errno == ENOENT, refused, ": ", reason());
+  require(!exists || !S_ISDIR(target.st_mode), refused, ": it is a directory");
+  require(!exists || ::access(path_.c_str(), W_OK) == 0, refused, ": ", reason());
   if (exists && !S_ISREG(target.st_mode)) {
     fd_.reset(::open(path_.c_str(), O_WRONLY | O_CLOEXEC));
-    require(bool(fd_), refusal, ": ", reason());
+    require(bool(fd_), refused, ": ", reason());
     return;
   }
   if (exists)
     for (const std::string& input : inputs) {
       struct stat in {};
       if (::stat(input.c_str(), &in) == 0)
-        require(in.st_dev != target.st_dev || in.st_ino != target.st_ino, refusal, ": it is the input '", input,
+        require(in.st_dev != target.st_dev || in.st_ino != target.st_ino, refused, ": it is the input '", input,
                 "' of this run");
     }
 
@@ -57,8 +59,8 @@ OutputFile::OutputFile(std::string path, std::string what, Kind kind, std::span<
   rename_to_ = target_path.string();
   const std::filesystem::path dir = target_path.has_parent_path() ? target_path.parent_path() : ".";
   struct stat folder {};
-  require(::stat(dir.c_str(), &folder) == 0, refusal, ": its folder '", dir.string(), "': ", reason());
-  require(S_ISDIR(folder.st_mode), refusal, ": '", dir.string(), "' is not a folder");
+  require(::stat(dir.c_str(), &folder) == 0, refused, ": its folder '", dir.string(), "': ", reason());
+  require(S_ISDIR(folder.st_mode), refused, ": '", dir.string(), "' is not a folder");
   dir_dev_ = folder.st_dev;
   dir_ino_ = folder.st_ino;
   name_ = target_path.filename().string();
@@ -68,41 +70,50 @@ OutputFile::OutputFile(std::string path, std::string what, Kind kind, std::span<
   std::vector<char> buffer(pattern.begin(), pattern.end());
   buffer.push_back('\0');
   fd_.reset(::mkstemp(buffer.data()));
-  require(bool(fd_), refusal, ": cannot create a file in '", dir.string(), "': ", reason());
+  require(bool(fd_), refused, ": cannot create a file in '", dir.string(), "': ", reason());
   temp_ = buffer.data();
+  regular_ = true;
   // mkstemp makes the file private (0600); the result should carry the mode an ordinary write would give it.
   if (::fchmod(fd_.get(), exists ? (target.st_mode & 07777) : new_file_mode()) != 0) {
     const std::string why = reason();
-    finish(false);
-    fail(refusal, ": ", why);
+    fd_.reset();
+    ::unlink(temp_.c_str());
+    temp_.clear();
+    fail(refused, ": ", why);
   }
 }
 
 OutputFile::~OutputFile() {
   if (!fd_) return;
-  // Whole records are worth keeping after a stop; half a document, or a
-  // file with no record yet (a run refused before its first), is not.
-  try {
-    finish(kind_ == Kind::json_lines && written_ > 0);
-  } catch (const Error&) {
-    // Already unwinding from the error that matters; the temporary file stays.
-  }
+  // Half a document, or a JSON-lines file refused before its first record,
+  // never replaces the target; records already placed stay where they are.
+  fd_.reset();
+  if (!temp_.empty()) ::unlink(temp_.c_str());
 }
 
+std::string OutputFile::refusal() const { return concat("cannot write ", what_, " '", path_, "'"); }
+
 void OutputFile::write_all(std::string_view bytes) {
-  require(bool(fd_), "cannot write ", what_, " '", path_, "': it is already complete");
+  require(bool(fd_), refusal(), ": it is already complete");
   while (!bytes.empty()) {
     const ssize_t n = ::write(fd_.get(), bytes.data(), bytes.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw Error(concat("cannot write ", what_, " '", path_, "': ", reason()));
+    if (n < 0) {
+      const std::string why = reason();
+      fail(refusal(), ": ", why);
+    }
     written_ += n;
     bytes.remove_prefix(std::size_t(n));
   }
 }
 
-void OutputFile::write(std::string_view text) { write_all(text); }
+void OutputFile::write(std::string_view text) {
+  if (kind_ != Kind::document) throw std::logic_error("OutputFile::write on JSON lines: use append_line");
+  write_all(text);
+}
 
 void OutputFile::append_line(std::string_view record) {
+  if (kind_ != Kind::json_lines) throw std::logic_error("OutputFile::append_line on a document: use write");
   const off_t before = written_;
   try {
     std::string line(record);
@@ -110,44 +121,41 @@ void OutputFile::append_line(std::string_view record) {
     write_all(line);
   } catch (const Error&) {
     // A cut line would make the whole file unreadable as JSON lines.
-    if (!temp_.empty() && ::ftruncate(fd_.get(), before) == 0) {
+    if (regular_ && ::ftruncate(fd_.get(), before) == 0) {
       written_ = before;
       ::lseek(fd_.get(), before, SEEK_SET);
     }
     throw;
   }
+  // The first record replaces the old file; later ones are appended in
+  // place, so that a run that is killed leaves its records where they belong.
+  if (!temp_.empty()) place();
 }
 
-void OutputFile::commit() { finish(true); }
-
-void OutputFile::finish(bool keep) {
-  const std::string refusal = concat("cannot write ", what_, " '", path_, "'");
-  if (temp_.empty()) {
-    require(::close(fd_.release()) == 0, refusal, ": ", reason());
-    return;
-  }
-  const std::string temp = std::exchange(temp_, std::string());
-  const auto discard = [&] { ::unlink(temp.c_str()); };
-  if (!keep) {
+void OutputFile::place() {
+  if (::rename(temp_.c_str(), rename_to_.c_str()) != 0) {
+    const std::string why = reason();
     fd_.reset();
-    discard();
-    return;
+    ::unlink(temp_.c_str());
+    temp_.clear();
+    fail(refusal(), ": ", why);
   }
+  temp_.clear();
+}
+
+void OutputFile::commit() {
   // Synced before the rename, so that a crash leaves the old file or the whole new one.
-  if (::fsync(fd_.get()) != 0 || ::close(fd_.release()) != 0) {
+  if ((regular_ && ::fsync(fd_.get()) != 0) || ::close(fd_.release()) != 0) {
     const std::string why = reason();
-    discard();
-    fail(refusal, ": ", why);
+    if (!temp_.empty()) ::unlink(temp_.c_str());
+    temp_.clear();
+    fail(refusal(), ": ", why);
   }
-  if (::rename(temp.c_str(), rename_to_.c_str()) != 0) {
-    const std::string why = reason();
-    discard();
-    fail(refusal, ": ", why);
-  }
+  if (!temp_.empty()) place();
 }
 
 void OutputFile::check_apart(const OutputFile& a, const OutputFile& b) {
-  if (a.temp_.empty() || b.temp_.empty()) return;
+  if (!a.regular_ || !b.regular_) return;
   require(a.dir_dev_ != b.dir_dev_ || a.dir_ino_ != b.dir_ino_ || a.name_ != b.name_, a.what_, " and ", b.what_,
           " name the same file '", b.path_, "'");
 }

@@ -12,11 +12,11 @@
 // terminal) is written directly, since nothing can be renamed onto it.
 //
 // JSON lines are records appended one whole line at a time and each written
-// out at once, never rewriting what came before. A run that stops early
-// (error, Ctrl-C) still renames its records into place; one that is killed
-// leaves them, whole, in the temporary file ".<name>.<random>" beside the
-// target. A record that does not fit on the disk is taken back out, so the
-// file never ends in a cut line.
+// out at once, never rewriting what came before. The temporary file is
+// renamed over the target with the first record, so that the old file is
+// kept by a run refused before it has results, and a run that stops or is
+// killed later leaves the records it made in the target. A record that does
+// not fit on the disk is taken back out, so the file never ends in a cut line.
 #include <sys/types.h>
 
 #include <span>
@@ -45,7 +45,7 @@ class OutputFile {
   void write(std::string_view text);
   // JSON lines: one record, without its newline, written whole or not at all.
   void append_line(std::string_view record);
-  // Complete: synced, closed and renamed into place. Once only.
+  // Complete: synced, closed and (where not yet) renamed into place. Once only.
   void commit();
 
   // Refuses two outputs of one run that name the same file (the last would win).
@@ -53,13 +53,15 @@ class OutputFile {
 
  private:
   void write_all(std::string_view bytes);
-  void finish(bool keep);
+  void place();  // the temporary file renamed over the target
+  std::string refusal() const;
 
   std::string path_;
   std::string what_;
   Kind kind_;
   std::string rename_to_;  // the target, through any symbolic link
-  std::string temp_;  // empty where the target is written directly
+  std::string temp_;      // while the temporary file is not yet in place
+  bool regular_ = false;  // false where the target (a device) is written directly
   FileDescriptor fd_;
   off_t written_ = 0;
   dev_t dir_dev_ = 0;  // where the target will be: its folder and name

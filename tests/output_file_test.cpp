@@ -81,11 +81,13 @@ TEST_F(OutputFileTest, ADocumentNotCommittedLeavesTheTargetAndNoTemporaryFile) {
   EXPECT_EQ(listing(), std::vector<std::string>{"out.json"});
 }
 
-TEST_F(OutputFileTest, JsonLinesStoppedEarlyKeepTheirWholeRecords) {
+TEST_F(OutputFileTest, JsonLinesAreInPlaceFromTheirFirstRecord) {
   const fs::path target = file("out.jsonl", "old\n");
   {
     OutputFile out(target.string(), "the test file", Kind::json_lines);
     out.append_line("{\"a\":1}");
+    // In place from the first record on: a run killed now leaves it there.
+    EXPECT_EQ(test::read_all(target), "{\"a\":1}\n");
     out.append_line("{\"b\":2}");
   }  // as when an error or Ctrl-C unwinds the run
   EXPECT_EQ(test::read_all(target), "{\"a\":1}\n{\"b\":2}\n");
