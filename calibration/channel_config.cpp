@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <climits>
+#include <memory>
+#include <new>
 #include <nlohmann/json.hpp>
 #include <optional>
 
 #include "core/error.h"
 #include "core/input_file.h"
+#include "core/printable.h"
 #include "core/output_file.h"
 
 namespace dso::calibration {
@@ -132,34 +135,72 @@ const ProjectionOrders& ChannelConfig::orders(Statistic s) const {
   return it->second;
 }
 
-ChannelConfig parse_channel_config(std::string_view json_text, std::string_view source,
-                                   const ChannelConfigLimits& limits) {
-  require(std::int64_t(json_text.size()) <= limits.max_bytes, source, ": channel config of ", json_text.size(),
-          " bytes is larger than the ", limits.max_bytes, " bytes allowed");
-  // Refused while parsing, at the first value past the depth, so that no deep value is ever built.
-  const Json::parser_callback_t bound_depth = [&](int depth, Json::parse_event_t event, Json&) {
-    if ((event == Json::parse_event_t::object_start || event == Json::parse_event_t::array_start) &&
-        depth >= limits.max_depth)
-      fail(source, ": channel config nests deeper than ", limits.max_depth, " levels");
+namespace {
+
+// Memory held back while a config is parsed. Destroying nlohmann's DOM
+// allocates (it moves a list's elements to a stack of its own), so where
+// parsing exhausts memory, the unwinding that follows would end in
+// std::terminate; the reserve is given back first, when an allocation fails.
+class MemoryReserve {
+ public:
+  // The block is kept from one parse to the next (its pages are never
+  // touched, so it costs address space only), and made again after use.
+  MemoryReserve() {
+    if (!block_) block_.reset(new char[kBytes]);
+    previous_ = std::set_new_handler(give_back);
+  }
+  ~MemoryReserve() { std::set_new_handler(previous_); }
+  MemoryReserve(const MemoryReserve&) = delete;
+  MemoryReserve& operator=(const MemoryReserve&) = delete;
+
+ private:
+  static constexpr std::size_t kBytes = std::size_t(16) << 20;
+  // Fails the allocation at once: what the block held is left for the unwinding.
+  static void give_back() {
+    block_.reset();
+    throw std::bad_alloc();
+  }
+  static inline std::unique_ptr<char[]> block_;
+  std::new_handler previous_ = nullptr;
+};
+
+// Longest list the format holds (the heads of a layer, the channels of a
+// head, the keys of the file) is far below this; the bound keeps what the
+// DOM's destruction allocates for one list small enough for the reserve.
+constexpr std::size_t kMaxListLength = std::size_t(1) << 16;
+
+ChannelConfig parse_within_memory(std::string_view json_text, std::string_view source,
+                                  const ChannelConfigLimits& limits) {
+  // Refused while parsing, at the first value past the depth or the list
+  // length, so that no deep or long value is ever built.
+  std::vector<std::size_t> lengths;  // of the lists open, outermost first
+  const Json::parser_callback_t bound = [&](int depth, Json::parse_event_t event, Json&) {
+    using Event = Json::parse_event_t;
+    if (event == Event::object_start || event == Event::array_start) {
+      if (depth >= limits.max_depth) fail(source, ": channel config nests deeper than ", limits.max_depth, " levels");
+      lengths.push_back(0);
+      return true;
+    }
+    if (event == Event::key) return true;
+    if (event == Event::object_end || event == Event::array_end) lengths.pop_back();
+    if (!lengths.empty() && ++lengths.back() > kMaxListLength)
+      fail(source, ": channel config has a list or object of more than ", kMaxListLength, " entries");
     return true;
   };
   Json root;
   try {
-    root = Json::parse(json_text.begin(), json_text.end(), bound_depth);
+    root = Json::parse(json_text.begin(), json_text.end(), bound);
   } catch (const Json::exception& e) {
     // Not only parse_error: a number past a double's range is an out_of_range.
     fail(source, ": channel config is not JSON: ", e.what());
-  } catch (const std::bad_alloc&) {
-    fail(source, ": not enough memory to read the channel config of ", json_text.size(), " bytes");
   }
-  require(root.is_object(), source, ": channel config must be a JSON object of projection lists, found ",
-          root.type_name());
-
   std::map<std::string, std::map<int, HeadLists>> found;
   int layers = 0;
   for (const auto& [key, value] : root.items()) {
     const std::optional<LayerKey> parsed = parse_key(key, source);
     if (!parsed) continue;
+    // Keys are quoted in every later message; a control character or a NUL there would reach the terminal or cut it.
+    require(printable(key) == key, source, ": key ", in_quotes(key), " holds characters that are not printable text");
     auto& by_layer = found[parsed->projection];
     require(!by_layer.count(parsed->layer), source, ": layer ", parsed->layer, " of ", parsed->projection,
             " appears under two keys");
@@ -172,6 +213,20 @@ ChannelConfig parse_channel_config(std::string_view json_text, std::string_view 
   for (const auto& [projection, by_layer] : found)
     config.projections.emplace(projection, assemble(projection, by_layer, layers, source));
   return config;
+}
+
+}  // namespace
+
+ChannelConfig parse_channel_config(std::string_view json_text, std::string_view source,
+                                   const ChannelConfigLimits& limits) {
+  require(std::int64_t(json_text.size()) <= limits.max_bytes, source, ": channel config of ", json_text.size(),
+          " bytes is larger than the ", limits.max_bytes, " bytes allowed");
+  try {
+    const MemoryReserve reserve;
+    return parse_within_memory(json_text, source, limits);
+  } catch (const std::bad_alloc&) {
+    fail(source, ": not enough memory to read the channel config of ", json_text.size(), " bytes");
+  }
 }
 
 ChannelConfig load_channel_config(const std::filesystem::path& file, const ChannelConfigLimits& limits) {
