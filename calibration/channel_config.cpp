@@ -194,6 +194,9 @@ ChannelConfig parse_within_memory(std::string_view json_text, std::string_view s
     // Not only parse_error: a number past a double's range is an out_of_range.
     fail(source, ": channel config is not JSON: ", e.what());
   }
+  require(root.is_object(), source, ": channel config must be a JSON object of projection lists, found ",
+          root.type_name());
+
   std::map<std::string, std::map<int, HeadLists>> found;
   int layers = 0;
   for (const auto& [key, value] : root.items()) {
