@@ -1,15 +1,16 @@
 #include "calibration/channel_config.h"
 
 #include <algorithm>
-#include <cerrno>
 #include <climits>
-#include <cstring>
-#include <fstream>
+#include <memory>
+#include <new>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <sstream>
 
 #include "core/error.h"
+#include "core/input_file.h"
+#include "core/printable.h"
+#include "core/output_file.h"
 
 namespace dso::calibration {
 
@@ -46,7 +47,9 @@ std::optional<LayerKey> parse_key(std::string_view key, std::string_view source)
 
 int parse_channel(const Json& entry, std::string_view key, std::size_t head, std::size_t position,
                   std::string_view source) {
-  require(entry.is_number_integer(), source, ": ", key, " head ", head, " entry ", position, " is ", entry.dump(),
+  // A scalar is quoted; a list or object only named, since it may be huge.
+  require(entry.is_number_integer(), source, ": ", key, " head ", head, " entry ", position, " is ",
+          entry.is_array() ? std::string("a list") : entry.is_object() ? std::string("an object") : entry.dump(),
           ", not a channel index (a non-negative integer)");
   if (entry.is_number_unsigned()) {
     const auto value = entry.get<std::uint64_t>();
@@ -132,10 +135,61 @@ const ProjectionOrders& ChannelConfig::orders(Statistic s) const {
   return it->second;
 }
 
-ChannelConfig parse_channel_config(std::string_view json_text, std::string_view source) {
+namespace {
+
+// Memory held back while a config is parsed. Destroying nlohmann's DOM
+// allocates (it moves a list's elements to a stack of its own), so where
+// parsing exhausts memory, the unwinding that follows would end in
+// std::terminate; the reserve is given back first, when an allocation fails.
+class MemoryReserve {
+ public:
+  // The block is kept from one parse to the next (its pages are never
+  // touched, so it costs address space only), and made again after use.
+  MemoryReserve() {
+    if (!block_) block_.reset(new char[kBytes]);
+    previous_ = std::set_new_handler(give_back);
+  }
+  ~MemoryReserve() { std::set_new_handler(previous_); }
+  MemoryReserve(const MemoryReserve&) = delete;
+  MemoryReserve& operator=(const MemoryReserve&) = delete;
+
+ private:
+  static constexpr std::size_t kBytes = std::size_t(16) << 20;
+  // Fails the allocation at once: what the block held is left for the unwinding.
+  static void give_back() {
+    block_.reset();
+    throw std::bad_alloc();
+  }
+  static inline std::unique_ptr<char[]> block_;
+  std::new_handler previous_ = nullptr;
+};
+
+// Longest list the format holds (the heads of a layer, the channels of a
+// head, the keys of the file) is far below this; the bound keeps what the
+// DOM's destruction allocates for one list small enough for the reserve.
+constexpr std::size_t kMaxListLength = std::size_t(1) << 16;
+
+ChannelConfig parse_within_memory(std::string_view json_text, std::string_view source,
+                                  const ChannelConfigLimits& limits) {
+  // Refused while parsing, at the first value past the depth or the list
+  // length, so that no deep or long value is ever built.
+  std::vector<std::size_t> lengths;  // of the lists open, outermost first
+  const Json::parser_callback_t bound = [&](int depth, Json::parse_event_t event, Json&) {
+    using Event = Json::parse_event_t;
+    if (event == Event::object_start || event == Event::array_start) {
+      if (depth >= limits.max_depth) fail(source, ": channel config nests deeper than ", limits.max_depth, " levels");
+      lengths.push_back(0);
+      return true;
+    }
+    if (event == Event::key) return true;
+    if (event == Event::object_end || event == Event::array_end) lengths.pop_back();
+    if (!lengths.empty() && ++lengths.back() > kMaxListLength)
+      fail(source, ": channel config has a list or object of more than ", kMaxListLength, " entries");
+    return true;
+  };
   Json root;
   try {
-    root = Json::parse(json_text.begin(), json_text.end());
+    root = Json::parse(json_text.begin(), json_text.end(), bound);
   } catch (const Json::exception& e) {
     // Not only parse_error: a number past a double's range is an out_of_range.
     fail(source, ": channel config is not JSON: ", e.what());
@@ -148,6 +202,8 @@ ChannelConfig parse_channel_config(std::string_view json_text, std::string_view 
   for (const auto& [key, value] : root.items()) {
     const std::optional<LayerKey> parsed = parse_key(key, source);
     if (!parsed) continue;
+    // Keys are quoted in every later message; a control character or a NUL there would reach the terminal or cut it.
+    require(printable(key) == key, source, ": key ", in_quotes(key), " holds characters that are not printable text");
     auto& by_layer = found[parsed->projection];
     require(!by_layer.count(parsed->layer), source, ": layer ", parsed->layer, " of ", parsed->projection,
             " appears under two keys");
@@ -162,17 +218,24 @@ ChannelConfig parse_channel_config(std::string_view json_text, std::string_view 
   return config;
 }
 
-ChannelConfig load_channel_config(const std::filesystem::path& file) {
-  // A directory opens as a stream and reads as empty, which would be reported as "not JSON".
-  std::error_code ignored;
-  require(!std::filesystem::is_directory(file, ignored), "cannot read channel config ", file.string(),
-          ": it is a directory");
-  std::ifstream in(file, std::ios::binary);
-  require(in.good(), "cannot read channel config ", file.string(), ": ", std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
-  require(!in.bad(), "cannot read channel config ", file.string());
-  return parse_channel_config(text.str(), file.string());
+}  // namespace
+
+ChannelConfig parse_channel_config(std::string_view json_text, std::string_view source,
+                                   const ChannelConfigLimits& limits) {
+  require(std::int64_t(json_text.size()) <= limits.max_bytes, source, ": channel config of ", json_text.size(),
+          " bytes is larger than the ", limits.max_bytes, " bytes allowed");
+  try {
+    const MemoryReserve reserve;
+    return parse_within_memory(json_text, source, limits);
+  } catch (const std::bad_alloc&) {
+    fail(source, ": not enough memory to read the channel config of ", json_text.size(), " bytes");
+  }
+}
+
+ChannelConfig load_channel_config(const std::filesystem::path& file, const ChannelConfigLimits& limits) {
+  const std::string text = read_regular_file(file.string(), concat("cannot read channel config ", file.string()),
+                                             limits.max_bytes, "a channel config");
+  return parse_channel_config(text, file.string(), limits);
 }
 
 void validate_channel_config(const ChannelConfig& config, const AttentionShape& shape) {
@@ -211,11 +274,9 @@ std::string format_channel_config(const ChannelConfig& config) {
 }
 
 void save_channel_config(const ChannelConfig& config, const std::filesystem::path& file) {
-  std::ofstream out(file, std::ios::binary | std::ios::trunc);
-  require(out.good(), "cannot write channel config ", file.string(), ": ", std::strerror(errno));
-  out << format_channel_config(config) << '\n';
-  out.close();
-  require(out.good(), "cannot write channel config ", file.string(), ": ", std::strerror(errno));
+  OutputFile out(file.string(), "the channel config", OutputFile::Kind::document);
+  out.write(format_channel_config(config) + '\n');
+  out.commit();
 }
 
 }  // namespace dso::calibration

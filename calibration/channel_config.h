@@ -7,6 +7,7 @@
 // the Hugging Face head layout (calibration/rope_layout.h maps them to GGUF).
 // Published files carry other projections too (v_proj, o_proj,
 // mlp.down_proj); they are kept and checked for structure, never used.
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <span>
@@ -43,18 +44,29 @@ struct ChannelConfig {
   const ProjectionOrders& orders(Statistic s) const;
 };
 
+// What a channel config may be, checked before it is parsed deeply: the
+// format nests three levels (object, heads, channels), and the largest
+// published configs (every projection of a 70B model) are near 16 MB. An
+// unbounded file would make its reading end in exhaustion of memory, or of
+// the stack where a deep value is printed in a message.
+struct ChannelConfigLimits {
+  std::int64_t max_bytes = std::int64_t(64) << 20;
+  int max_depth = 16;
+};
+
 // Structure checks only, since the model is not known here: an object whose
 // model.layers.{i}.* keys cover layers 0..L-1 for every projection, each a
 // list of heads of non-negative, non-repeating integer channel lists, of one
 // head count and one list length per projection. Other keys are ignored.
-ChannelConfig parse_channel_config(std::string_view json_text, std::string_view source);
-ChannelConfig load_channel_config(const std::filesystem::path& file);
+ChannelConfig parse_channel_config(std::string_view json_text, std::string_view source,
+                                   const ChannelConfigLimits& limits = {});
+ChannelConfig load_channel_config(const std::filesystem::path& file, const ChannelConfigLimits& limits = {});
 
 // Checks the q/k/qk projections present against a model: layer count, head
 // count (q_heads for q and qk, kv_heads for k), indices below head_dim.
 void validate_channel_config(const ChannelConfig& config, const AttentionShape& shape);
 
-// The same format, layers in order.
+// The same format, layers in order; saved as core/output_file.h writes files.
 std::string format_channel_config(const ChannelConfig& config);
 void save_channel_config(const ChannelConfig& config, const std::filesystem::path& file);
 

@@ -1,17 +1,11 @@
 #include "cli/app.h"
 
 #include "cli/commands.h"
+#include "cli/report_line.h"
 #include "cli/run_info.h"
 #include "core/error.h"
 
 namespace dso::cli {
-
-std::string report_line(const std::string& what) {
-  std::string line = "dsoffload: " + what;
-  for (char& c : line)
-    if (c == '\n' || c == '\r') c = ' ';
-  return line + '\n';
-}
 
 std::unique_ptr<CLI::App> make_app() {
   auto owned =

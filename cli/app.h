@@ -23,8 +23,4 @@ struct CheckFailed : std::runtime_error {
 // Every subcommand added; parse errors are reported by App::exit as one line.
 std::unique_ptr<CLI::App> make_app();
 
-// "dsoffload: <what>", with any line breaks of `what` turned into spaces so
-// that every report is exactly one line.
-std::string report_line(const std::string& what);
-
 }  // namespace dso::cli

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "calibration/channel_config.h"
 #include "calibration/channel_order.h"
 #include "cli/commands.h"
 #include "cli/count_option.h"
@@ -16,6 +17,7 @@
 #include "cli/progress_bar.h"
 #include "cli/thread_option.h"
 #include "core/error.h"
+#include "core/output_file.h"
 #include "model/calibrate.h"
 
 namespace dso::cli {
@@ -33,8 +35,12 @@ struct CalibrateCommand {
 void run_calibrate(const CalibrateCommand& c) {
   require(c.tokens >= 1, "--tokens must be at least 1, got ", c.tokens);
   require(c.block >= 1, "--block must be at least 1, got ", c.block);
+  OutputFile out(c.out, "the channel config", OutputFile::Kind::document,
+                 std::vector<std::string>{c.model.model, c.text});
+  // Read before the model loads, so that a bad text is refused at once.
+  const std::string text = read_text_file(c.text);
   const LoadedModel model = load_model(c.model);
-  std::vector<std::int32_t> tokens = model.encode(read_text_file(c.text), false);
+  std::vector<std::int32_t> tokens = model.encode(text, false);
   require(!tokens.empty(), "the text '", c.text, "' holds no tokens");
   if (std::int64_t(tokens.size()) > c.tokens) tokens.resize(std::size_t(c.tokens));
   const std::int64_t block = std::min<std::int64_t>(c.block, std::int64_t(tokens.size()));
@@ -51,7 +57,8 @@ void run_calibrate(const CalibrateCommand& c) {
     });
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  calibration::save_channel_config(calibration::config_from_statistics(statistics, c.out), c.out);
+  out.write(calibration::format_channel_config(calibration::config_from_statistics(statistics, c.out)) + '\n');
+  out.commit();
 
   nlohmann::ordered_json j = run_fields(c.model, model, options, block);
   j["text"] = c.text;

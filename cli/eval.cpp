@@ -28,6 +28,7 @@
 #include "cli/run_info.h"
 #include "core/checked_math.h"
 #include "core/error.h"
+#include "core/output_file.h"
 #include "model/shared_prefix_perplexity.h"
 
 namespace dso::cli {
@@ -233,8 +234,16 @@ std::string markdown(const EvalCommand& c, const Json& header, const LlamaConfig
 
 void run_eval(const EvalCommand& c) {
   require(c.windows >= 1, "--windows must be at least 1, got ", c.windows);
+  const std::vector<std::string> inputs{c.model.model, c.model.channels, c.text};
+  std::optional<OutputFile> json_file, markdown_file;
+  if (!c.json_out.empty()) json_file.emplace(c.json_out, "the --json file", OutputFile::Kind::json_lines, inputs);
+  if (!c.markdown_out.empty())
+    markdown_file.emplace(c.markdown_out, "the --markdown file", OutputFile::Kind::document, inputs);
+  if (json_file && markdown_file) OutputFile::check_apart(*json_file, *markdown_file);
+  // Read before the model loads, so that a bad text is refused at once.
+  const std::string text = read_text_file(c.text);
   const LoadedModel model = load_model(c.model);
-  const std::vector<std::int32_t> tokens = model.encode(read_text_file(c.text), false);
+  const std::vector<std::int32_t> tokens = model.encode(text, false);
   // The default batch is every window; more than an int holds could never fit a text anyway.
   const int all_windows = int(std::min<std::int64_t>(c.windows, std::numeric_limits<int>::max()));
   const WindowPlan plan{c.context, c.windows, c.score_tokens, c.batch > 0 ? c.batch : all_windows};
@@ -277,13 +286,11 @@ void run_eval(const EvalCommand& c) {
   header["method"] = "each window's first context-1-score_tokens tokens prefilled densely once; the last "
                      "score_tokens tokens decoded under the setting and scored";
 
-  std::string json_lines;
   const auto emit = [&](const Json& j) {
     const std::string line = j.dump();
     std::printf("%s\n", line.c_str());
-    std::fflush(stdout);
-    json_lines += line + "\n";
-    if (!c.json_out.empty()) write_file(c.json_out, json_lines);
+    flush_stdout();
+    if (json_file) json_file->append_line(line);
   };
   const auto progress_of = [&](ProgressBar& bar) {
     return [&bar, &plan](const PerplexityResult& so_far, std::int64_t) {
@@ -326,10 +333,13 @@ void run_eval(const EvalCommand& c) {
     emit(result_line(header, s, model.config(), r, dense_nll, outcomes.back().seconds));
   }
   const std::string md = markdown(c, header, model.config(), shared->dense().perplexity(), outcomes);
-  if (!c.markdown_out.empty())
-    write_file(c.markdown_out, md);
-  else
+  if (markdown_file) {
+    markdown_file->write(md);
+    markdown_file->commit();
+  } else {
     std::fprintf(stderr, "%s", md.c_str());
+  }
+  if (json_file) json_file->commit();
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include "core/checked_math.h"
 #include "cli/sampler.h"
 #include "core/error.h"
+#include "core/output_file.h"
 #include "model/decoder.h"
 
 namespace dso::cli {
@@ -82,11 +83,11 @@ void run_generate(GenerateOptions o) {
     }
     const std::string piece = model.piece(next[0]);
     std::fwrite(piece.data(), 1, piece.size(), stdout);
-    std::fflush(stdout);
+    flush_stdout();
   }
   const double decode_ms = ms_since(decode_start);
   std::fputc('\n', stdout);
-  std::fflush(stdout);
+  flush_stdout();
 
   nlohmann::ordered_json j = run_fields(o.model, model, options, capacity);
   j["chat_template"] = describe(format, o.system);

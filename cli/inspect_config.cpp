@@ -3,7 +3,7 @@
 //   {"layers":32,"projections":{"k_proj":[8,128],"q_proj":[32,128],"qk_proj":[32,128]}}
 // with [heads, channels per head] for every projection the file carries.
 // With --shape, fails unless the config fits that model shape.
-#include <iostream>
+#include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -11,6 +11,7 @@
 #include "calibration/channel_config.h"
 #include "cli/commands.h"
 #include "cli/shape_names.h"
+#include "core/output_file.h"
 
 namespace dso::cli {
 
@@ -28,7 +29,8 @@ void add_inspect_config(CLI::App& app) {
     out["layers"] = config.layers;
     out["projections"] = nlohmann::ordered_json::object();
     for (const auto& [name, orders] : config.projections) out["projections"][name] = {orders.heads, orders.channels};
-    std::cout << out.dump() << std::endl;
+    std::printf("%s\n", out.dump().c_str());
+    flush_stdout();
   });
 }
 

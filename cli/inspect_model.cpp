@@ -4,12 +4,13 @@
 //    "tokenizer":"byte_level_bpe","vocab_size":49152,"tensors":272}
 // It reads everything a run would read before its first step (directory,
 // hyper-parameters, tokenizer), so a bad file is refused here in a second.
-#include <iostream>
+#include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "cli/commands.h"
+#include "core/output_file.h"
 #include "model/gguf.h"
 #include "model/llama_config.h"
 #include "model/tokenizer.h"
@@ -37,7 +38,8 @@ void add_inspect_model(CLI::App& app) {
     out["tokenizer"] = tokenizer.model() == Tokenizer::Model::byte_level_bpe ? "byte_level_bpe" : "sentencepiece_bpe";
     out["vocab_size"] = tokenizer.vocab_size();
     out["tensors"] = gguf.tensors().size();
-    std::cout << out.dump() << std::endl;
+    std::printf("%s\n", out.dump().c_str());
+    flush_stdout();
   });
 }
 

@@ -2,16 +2,15 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "calibration/channel_config.h"
-#include "cli/run_info.h"
 #include "calibration/label_selection.h"
 #include "cli/count_option.h"
+#include "cli/run_info.h"
 #include "cli/thread_option.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "core/input_file.h"
 #include "cpu/parallel.h"
 #include "model/dummy_weights.h"
 #include "model/gguf_weights.h"
@@ -86,12 +85,7 @@ LoadedModel load_model(const ModelOptions& o) {
 }
 
 std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  require(bool(in), "cannot open the text file '", path, "'");
-  std::ostringstream s;
-  s << in.rdbuf();
-  require(!in.bad(), "cannot read the text file '", path, "'");
-  return s.str();
+  return read_regular_file(path, concat("cannot open the text file '", path, "'"), kMaxTextBytes, "a text file");
 }
 
 namespace {

@@ -57,7 +57,10 @@ struct LoadedModel {
 
 LoadedModel load_model(const ModelOptions& o);
 
-// The whole of a text file; throws dso::Error naming it where it cannot be read.
+// The whole of a text file; throws dso::Error naming it where it cannot be
+// read, is not a regular file, or holds more than kMaxTextBytes: far more
+// than any run tokenizes, and small enough to hold in memory.
+inline constexpr std::int64_t kMaxTextBytes = std::int64_t(256) << 20;
 std::string read_text_file(const std::string& path);
 
 // Decoder options for one policy: engine shape from the model, budget and

@@ -23,6 +23,7 @@
 #include "cli/thread_option.h"
 #include "cli/run_info.h"
 #include "core/error.h"
+#include "core/output_file.h"
 #include "model/decoder.h"
 #include "model/passkey_prompt.h"
 #include "model/prefix_recorder.h"
@@ -73,6 +74,10 @@ std::string cell(int right, int total) { return std::to_string(right) + "/" + st
 void run_passkey(const PasskeyCommand& c) {
   require(c.trials >= 1, "--trials must be at least 1, got ", c.trials);
   require(c.max_new >= 1, "--max-new must be at least 1, got ", c.max_new);
+  std::optional<OutputFile> markdown_file;
+  if (!c.markdown_out.empty())
+    markdown_file.emplace(c.markdown_out, "the --markdown file", OutputFile::Kind::document,
+                          std::vector<std::string>{c.model.model, c.model.channels});
   const LoadedModel model = load_model(c.model);
   require(model.tokenizer.has_value(), "passkey needs a model with a tokenizer (a GGUF file), not '", c.model.model,
           "'");
@@ -173,7 +178,7 @@ void run_passkey(const PasskeyCommand& c) {
           j["answer"] = text;
           j["correct"] = right;
           std::printf("%s\n", j.dump().c_str());
-          std::fflush(stdout);
+          flush_stdout();
         }
       }
   }
@@ -200,11 +205,12 @@ void run_passkey(const PasskeyCommand& c) {
     }
     md += "\n";
   }
-  if (c.markdown_out.empty()) {
+  if (!markdown_file) {
     std::fprintf(stderr, "%s", md.c_str());
     return;
   }
-  write_file(c.markdown_out, md);
+  markdown_file->write(md);
+  markdown_file->commit();
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include "cli/model_options.h"
 #include "cli/progress_bar.h"
 #include "core/error.h"
+#include "core/output_file.h"
 #include "model/decoder.h"
 #include "model/perplexity.h"
 
@@ -45,8 +46,10 @@ std::string progress_detail(const PerplexityResult& r, std::int64_t windows, std
 
 void run_perplexity(const PerplexityCommand& c) {
   require(c.batch >= 1, "--batch must be at least 1, got ", c.batch);
+  // Read before the model loads, so that a bad text is refused at once.
+  const std::string text = read_text_file(c.text);
   const LoadedModel model = load_model(c.model);
-  const std::vector<std::int32_t> tokens = model.encode(read_text_file(c.text), false);
+  const std::vector<std::int32_t> tokens = model.encode(text, false);
   require(tokens.size() >= 2, "the text '", c.text, "' holds ", tokens.size(), " tokens; perplexity needs 2");
   const std::int64_t context = std::min<std::int64_t>(c.context, std::int64_t(tokens.size()));
 
@@ -82,7 +85,7 @@ void run_perplexity(const PerplexityCommand& c) {
     j["tokenizer"] = model.tokenizer ? "gguf" : "bytes";
     j["seconds"] = seconds;
     std::printf("%s\n", j.dump().c_str());
-    std::fflush(stdout);
+    flush_stdout();
   }
 }
 

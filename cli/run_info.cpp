@@ -2,7 +2,6 @@
 
 #include <cctype>
 #include <ctime>
-#include <fstream>
 #include <string_view>
 
 #include "cli/build_info.h"
@@ -67,14 +66,6 @@ void put_run_info(nlohmann::ordered_json& j) {
   j["build_type"] = b.build_type;
   j["date"] = utc_now();
   j["command"] = command_line();
-}
-
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  require(out.good(), "cannot write '", path, "'");
-  out << text;
-  out.close();
-  require(out.good(), "cannot write '", path, "'");
 }
 
 }  // namespace dso::cli

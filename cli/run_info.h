@@ -1,7 +1,7 @@
 #pragma once
 // What a results file records about the run that made it: the tool's build,
 // the command line as typed and the time, so that a table can be traced back
-// and run again; and the writing of such a file.
+// and run again.
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -19,7 +19,5 @@ std::string version_line();
 // The fields every JSON output records, in one place: version, git_commit,
 // git_dirty (null outside a git checkout), build_type, date and command.
 void put_run_info(nlohmann::ordered_json& j);
-// Replaces the file at `path` with `text`; a clear error where it cannot.
-void write_file(const std::string& path, const std::string& text);
 
 }  // namespace dso::cli

@@ -14,7 +14,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,6 +31,7 @@
 #include "core/device.h"
 #include "core/error.h"
 #include "core/interrupt.h"
+#include "core/output_file.h"
 #include "cpu/parallel.h"
 #include "model/decoder.h"
 #include "offload/format_bytes.h"
@@ -58,23 +58,6 @@ double median(std::vector<double> v) {
   std::nth_element(v.begin(), v.begin() + std::ptrdiff_t(v.size() / 2), v.end());
   return v[v.size() / 2];
 }
-
-// Lines are flushed as they are written, so that a run that dies leaves its samples.
-class JsonLines {
- public:
-  explicit JsonLines(const std::string& path) {
-    if (path.empty()) return;
-    out_.open(path, std::ios::trunc);
-    require(bool(out_), "cannot write the JSON lines file '", path, "'");
-  }
-  void write(const nlohmann::ordered_json& j) {
-    if (!out_.is_open()) return;
-    out_ << j.dump() << '\n' << std::flush;
-  }
-
- private:
-  std::ofstream out_;
-};
 
 nlohmann::ordered_json run_json(const SoakOptions& o, const NamedWeights& w, const EngineConfig& e,
                                 const DecoderFootprint& f, const ContextFill& fill, std::int64_t context, double fill_s) {
@@ -125,7 +108,13 @@ void run_soak(const SoakOptions& o) {
           b.steps, " steps: memory growth is judged between samples");
   const Policy policy = parse_policy(o.policy);
   const InterruptScope interrupts;
-  JsonLines json(o.json);  // opened before any work, so that a bad path is refused at once
+  // Made before any work, so that a bad path is refused at once.
+  std::optional<OutputFile> json;
+  if (!o.json.empty())
+    json.emplace(o.json, "the --json file", OutputFile::Kind::json_lines, std::vector<std::string>{b.model});
+  const auto record = [&](const nlohmann::ordered_json& j) {
+    if (json) json->append_line(j.dump());
+  };
 
   const NamedWeights named = load_named_weights(b);
   const WeightSource& weights = *named.weights;
@@ -151,7 +140,7 @@ void run_soak(const SoakOptions& o) {
   const double fill_s = ms_since(fill_start) / 1e3;
   std::fprintf(stderr, "soak: context of %lld tokens x %d sequences filled in %.1f s\n",
                static_cast<long long>(context), b.batch, fill_s);
-  json.write(run_json(o, named, decoder->engine_config(), footprint, fill, context, fill_s));
+  record(run_json(o, named, decoder->engine_config(), footprint, fill, context, fill_s));
 
   const int vocab = weights.config().vocab_size;
   std::vector<SoakSample> samples;
@@ -190,15 +179,16 @@ void run_soak(const SoakOptions& o) {
     s.tokens_outside_vocab = std::exchange(outside_vocab, 0);
     interval_ms.clear();
     samples.push_back(s);
-    json.write(sample_json(s));
+    record(sample_json(s));
     print_sample_row(s);
   }
 
   const SoakVerdict verdict = judge_soak(samples);
-  json.write(verdict_json(verdict, std::int64_t(samples.size())));
+  record(verdict_json(verdict, std::int64_t(samples.size())));
+  if (json) json->commit();
   const std::string text = verdict_text(verdict);
   std::printf("%s\n", text.c_str());
-  std::fflush(stdout);
+  flush_stdout();
   if (!verdict.pass()) throw CheckFailed("soak failed: " + text);
 }
 

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "core/error.h"
+#include "core/output_file.h"
 #include "offload/format_bytes.h"
 
 namespace dso::cli {
@@ -71,7 +72,7 @@ double mib(std::int64_t bytes) { return double(bytes) / double(1 << 20); }
 void print_sample_header() {
   std::printf("%8s %10s %10s %11s %11s %11s %12s %7s %9s\n", "step", "ms median", "ms max", "GPU MiB",
               "RSS MiB", "peak MiB", "cache tokens", "finite", "in vocab");
-  std::fflush(stdout);
+  flush_stdout();
 }
 
 void print_sample_row(const SoakSample& s) {
@@ -79,7 +80,7 @@ void print_sample_row(const SoakSample& s) {
   std::printf("%8lld %10.3f %10.3f %11s %11.1f %11.1f %12lld %7s %9s\n", static_cast<long long>(s.step),
               s.ms_median, s.ms_max, gpu.c_str(), mib(s.rss_bytes), mib(s.peak_rss_bytes),
               static_cast<long long>(s.cache_tokens), s.finite() ? "yes" : "NO", s.tokens_in_vocab() ? "yes" : "NO");
-  std::fflush(stdout);
+  flush_stdout();
 }
 
 std::string verdict_text(const SoakVerdict& v) {

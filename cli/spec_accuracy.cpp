@@ -4,9 +4,7 @@
 // the teacher-forced greedy agreement of ds_offload with ds_offload_sync; a
 // table of the same on stderr.
 #include <cstdio>
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -28,21 +26,15 @@ struct SpecAccuracyCommand {
   std::int64_t steps = 128;
 };
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  require(bool(in), "cannot open the text file '", path, "'");
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 double ratio(const Overlap& o) { return o.wanted > 0 ? double(o.found) / double(o.wanted) : 0.0; }
 
 void run_spec_accuracy(const SpecAccuracyCommand& o) {
   require(o.context >= 2, "--context must be at least 2, got ", o.context);
   require(o.steps >= 1 && o.steps < o.context, "--steps must be in [1, ", o.context - 1, "], got ", o.steps);
+  // Read before the model loads, so that a bad text is refused at once.
+  const std::string text = read_text_file(o.text);
   const LoadedModel model = load_model(o.model);
-  const std::vector<std::int32_t> all = model.encode(read_text(o.text), false);
+  const std::vector<std::int32_t> all = model.encode(text, false);
   require(std::int64_t(all.size()) >= o.context, "the text '", o.text, "' has ", all.size(),
           " tokens, fewer than --context ", o.context);
   const std::span<const std::int32_t> window = std::span(all).first(std::size_t(o.context));

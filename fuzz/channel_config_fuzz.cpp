@@ -1,8 +1,12 @@
 // Channel configs from arbitrary bytes: parsing ends in a config or a
 // dso::Error. A config that parses must survive a round trip through the
 // writer unchanged, and checking it against model shapes must end the same way.
+// The limits (ChannelConfigLimits) only take away: under the snuggest ones a
+// config can meet (its own size, the format's three levels) it parses the
+// same or is refused for depth alone, and one byte less refuses it.
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "calibration/channel_config.h"
@@ -27,11 +31,28 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   using namespace dso::calibration;
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   ChannelConfig config;
+  bool accepted = true;
   try {
     config = parse_channel_config(text, "fuzz input");
   } catch (const dso::Error&) {
-    return 0;
+    accepted = false;
   }
+  try {
+    const ChannelConfig snug = parse_channel_config(text, "snug", {std::int64_t(size), 3});
+    if (!accepted || !same(snug, config)) __builtin_trap();
+  } catch (const dso::Error& e) {
+    if (accepted && std::string_view(e.what()).find("nests deeper than 3 levels") == std::string::npos) __builtin_trap();
+  }
+  if (size > 0) {
+    bool refused = false;
+    try {
+      parse_channel_config(text, "short", {std::int64_t(size) - 1, 16});
+    } catch (const dso::Error& e) {
+      refused = std::string_view(e.what()).find("bytes allowed") != std::string::npos;
+    }
+    if (!refused) __builtin_trap();
+  }
+  if (!accepted) return 0;
   // Not through try: the writer's output must always read back.
   if (!same(parse_channel_config(format_channel_config(config), "round trip"), config)) __builtin_trap();
   for (const dso::AttentionShape shape : {dso::AttentionShape{config.layers, 4, 2, 16},

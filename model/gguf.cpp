@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/printable.h"
 #include "model/dequantize.h"
 
 namespace dso {
@@ -83,7 +84,7 @@ class Cursor {
   }
 
  private:
-  std::string in_context() const { return context_.empty() ? std::string() : concat(" of '", context_, "'"); }
+  std::string in_context() const { return context_.empty() ? std::string() : concat(" of ", in_quotes(context_)); }
 
   std::span<const std::byte> bytes_;
   std::uint64_t pos_ = 0;
@@ -93,7 +94,7 @@ class Cursor {
 GgufValue read_value(Cursor& in, std::string_view key) {
   GgufValue v;
   const auto type = in.read<std::uint32_t>("value type");
-  require(is_known_type(type), "key '", key, "' has unknown value type ", type);
+  require(is_known_type(type), "key ", in_quotes(key), " has unknown value type ", type);
   v.type = GgufType(type);
   if (v.type == GgufType::string) {
     v.strings.push_back(in.read_string("string value"));
@@ -102,28 +103,28 @@ GgufValue read_value(Cursor& in, std::string_view key) {
   if (v.type != GgufType::array) {
     v.bytes = in.take(scalar_size(v.type), "value");
     if (v.type == GgufType::boolean)
-      require(std::uint8_t(v.bytes[0]) <= 1, "key '", key, "' holds the bool byte ", int(v.bytes[0]), ", not 0 or 1");
+      require(std::uint8_t(v.bytes[0]) <= 1, "key ", in_quotes(key), " holds the bool byte ", int(v.bytes[0]), ", not 0 or 1");
     return v;
   }
   const auto element = in.read<std::uint32_t>("array element type");
-  require(is_known_type(element), "array '", key, "' has unknown element type ", element);
+  require(is_known_type(element), "array ", in_quotes(key), " has unknown element type ", element);
   v.element_type = GgufType(element);
-  require(v.element_type != GgufType::array, "array '", key, "' holds arrays, which are not supported");
+  require(v.element_type != GgufType::array, "array ", in_quotes(key), " holds arrays, which are not supported");
   v.count = in.read<std::uint64_t>("array length");
   if (v.element_type == GgufType::string) {
-    require(v.count <= in.remaining() / 8, "array '", key, "' claims ", v.count, " strings, more than the ",
+    require(v.count <= in.remaining() / 8, "array ", in_quotes(key), " claims ", v.count, " strings, more than the ",
             in.remaining(), " bytes left can hold");
     v.strings.reserve(std::size_t(v.count));
     for (std::uint64_t i = 0; i < v.count; ++i) v.strings.push_back(in.read_string("array string"));
     return v;
   }
   const std::uint64_t size = scalar_size(v.element_type);
-  require(v.count <= in.remaining() / size, "array '", key, "' claims ", v.count, " elements of ", size,
+  require(v.count <= in.remaining() / size, "array ", in_quotes(key), " claims ", v.count, " elements of ", size,
           " bytes, more than the ", in.remaining(), " bytes left");
   v.bytes = in.take(v.count * size, "array data");
   if (v.element_type == GgufType::boolean)
     for (std::uint64_t i = 0; i < v.count; ++i)
-      require(std::uint8_t(v.bytes[i]) <= 1, "array '", key, "' element ", i, " is the bool byte ",
+      require(std::uint8_t(v.bytes[i]) <= 1, "array ", in_quotes(key), " element ", i, " is the bool byte ",
               int(v.bytes[i]), ", not 0 or 1");
   return v;
 }
@@ -136,27 +137,27 @@ std::vector<GgufTensor> read_tensor_infos(Cursor& in, std::uint64_t count, std::
     t.name = in.read_string("tensor name");
     in.set_context(t.name);
     const auto n_dims = in.read<std::uint32_t>("dimension count");
-    require(n_dims >= 1 && n_dims <= kMaxDims, "tensor '", t.name, "' has ", n_dims, " dimensions, expected 1 to ",
+    require(n_dims >= 1 && n_dims <= kMaxDims, "tensor ", in_quotes(t.name), " has ", n_dims, " dimensions, expected 1 to ",
             kMaxDims);
     t.elements = 1;
     for (std::uint32_t d = 0; d < n_dims; ++d) {
       const auto dim = in.read<std::uint64_t>("dimension");
-      require(dim >= 1, "tensor '", t.name, "' dimension ", d, " is 0");
-      require(dim <= std::uint64_t(std::numeric_limits<std::int64_t>::max() / t.elements), "tensor '", t.name,
-              "' dimension ", d, " of ", dim, " makes the element count overflow");
+      require(dim >= 1, "tensor ", in_quotes(t.name), " dimension ", d, " is 0");
+      require(dim <= std::uint64_t(std::numeric_limits<std::int64_t>::max() / t.elements), "tensor ", in_quotes(t.name),
+              " dimension ", d, " of ", dim, " makes the element count overflow");
       t.dims.push_back(std::int64_t(dim));
       t.elements *= std::int64_t(dim);
     }
     const auto type_id = in.read<std::uint32_t>("tensor type");
     const auto type = tensor_type_from_id(type_id);
-    require(type.has_value(), "tensor '", t.name, "' has type ", ggml_type_name(type_id), " (id ", type_id,
+    require(type.has_value(), "tensor ", in_quotes(t.name), " has type ", ggml_type_name(type_id), " (id ", type_id,
             "), which is not supported (", supported_tensor_types(), " are)");
     t.type = *type;
     t.offset = in.read<std::uint64_t>("tensor offset");
     const TensorTypeInfo info = tensor_type_info(t.type);
-    require(t.dims[0] % info.block_elements == 0, "tensor '", t.name, "' rows hold ", t.dims[0],
+    require(t.dims[0] % info.block_elements == 0, "tensor ", in_quotes(t.name), " rows hold ", t.dims[0],
             " elements, not a multiple of the ", info.name, " block of ", info.block_elements);
-    require(t.offset % alignment == 0, "tensor '", t.name, "' offset ", t.offset,
+    require(t.offset % alignment == 0, "tensor ", in_quotes(t.name), " offset ", t.offset,
             " is not a multiple of the alignment ", alignment);
     tensors.push_back(std::move(t));
     in.set_context({});
@@ -176,7 +177,7 @@ void locate_tensor_data(std::vector<GgufTensor>& tensors, std::span<const std::b
             t.name, "' is too large");
     const std::uint64_t nbytes = blocks * std::uint64_t(info.block_bytes);
     const bool inside = data_start <= size && t.offset <= size - data_start && nbytes <= size - data_start - t.offset;
-    require(inside, "tensor '", t.name, "' (", nbytes, " bytes at data offset ", t.offset,
+    require(inside, "tensor ", in_quotes(t.name), " (", nbytes, " bytes at data offset ", t.offset,
             ") lies outside the file: the data section starts at byte ", data_start, " and the file has ", size,
             " bytes");
     t.data = bytes.subspan(std::size_t(data_start + t.offset), std::size_t(nbytes));
@@ -187,8 +188,8 @@ void locate_tensor_data(std::vector<GgufTensor>& tensors, std::span<const std::b
   std::sort(by_offset.begin(), by_offset.end(),
             [](const GgufTensor* a, const GgufTensor* b) { return a->offset < b->offset; });
   for (std::size_t i = 1; i < by_offset.size(); ++i)
-    require(by_offset[i - 1]->offset + by_offset[i - 1]->data.size() <= by_offset[i]->offset, "tensors '",
-            by_offset[i - 1]->name, "' and '", by_offset[i]->name, "' overlap");
+    require(by_offset[i - 1]->offset + by_offset[i - 1]->data.size() <= by_offset[i]->offset, "tensors ",
+            in_quotes(by_offset[i - 1]->name), " and ", in_quotes(by_offset[i]->name), " overlap");
 }
 
 template <class T>
@@ -238,7 +239,7 @@ template <class T>
 T narrow_integer(std::variant<std::uint64_t, std::int64_t> v, std::string_view key) {
   return std::visit(
       [&](auto x) -> T {
-        require(std::in_range<T>(x), "key '", key, "' holds ", x, ", which does not fit in a ",
+        require(std::in_range<T>(x), "key ", in_quotes(key), " holds ", x, ", which does not fit in a ",
                 std::numeric_limits<T>::is_signed ? "signed" : "unsigned", " ", 8 * sizeof(T), "-bit integer");
         return T(x);
       },
@@ -251,7 +252,7 @@ std::string type_description(const GgufValue& v) {
 }
 
 [[noreturn]] void wrong_type(std::string_view key, const GgufValue& v, std::string_view expected) {
-  fail("key '", key, "' is a ", type_description(v), ", expected ", expected);
+  fail("key ", in_quotes(key), " is a ", type_description(v), ", expected ", expected);
 }
 
 bool is_power_of_two(std::uint64_t x) { return x != 0 && (x & (x - 1)) == 0; }
@@ -350,7 +351,7 @@ void GgufFile::read_directory() {
       require(!key.empty(), "key/value ", i, " has an empty key");
       in.set_context(key);
       GgufValue v = read_value(in, key);
-      require(values_.emplace(key, std::move(v)).second, "key '", key, "' appears twice");
+      require(values_.emplace(key, std::move(v)).second, "key ", in_quotes(key), " appears twice");
       keys_.push_back(key);
     }
     in.set_context({});
@@ -364,7 +365,7 @@ void GgufFile::read_directory() {
             " cannot fit in the ", in.remaining(), " bytes left");
     tensors_ = read_tensor_infos(in, tensor_count, alignment_);
     for (std::size_t i = 0; i < tensors_.size(); ++i)
-      require(tensor_index_.emplace(tensors_[i].name, i).second, "tensor '", tensors_[i].name, "' appears twice");
+      require(tensor_index_.emplace(tensors_[i].name, i).second, "tensor ", in_quotes(tensors_[i].name), " appears twice");
     locate_tensor_data(tensors_, bytes_, (in.position() + alignment_ - 1) / alignment_ * alignment_);
   } catch (const Error& e) {
     fail("GGUF file '", name_, "': ", e.what());

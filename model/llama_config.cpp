@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "core/printable.h"
 #include "model/gguf.h"
 
 namespace dso {
@@ -37,7 +38,7 @@ void LlamaConfig::validate() const {
 
 LlamaConfig llama_config_from_gguf(const GgufFile& file) {
   const std::string_view arch = file.get<std::string_view>("general.architecture");
-  file.check(arch == "llama", "general.architecture is '", arch, "', only 'llama' is supported");
+  file.check(arch == "llama", "general.architecture is ", in_quotes(arch), ", only 'llama' is supported");
   const std::string p = "llama.";
   LlamaConfig c;
   c.name = std::string(file.get_or<std::string_view>("general.name", "llama"));

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "core/printable.h"
 #include "model/bpe.h"
 #include "model/byte_unicode.h"
 #include "model/gguf.h"
@@ -40,7 +41,7 @@ PreTokenizer pre_tokenizer_named(const GgufFile& file, std::string_view name) {
   if (name == "gpt2" || name == "default") return PreTokenizer::gpt2;
   if (std::find(isolated_digits.begin(), isolated_digits.end(), name) != isolated_digits.end())
     return PreTokenizer::gpt2_isolated_digits;
-  file.check(false, "pre-tokenizer '", name, "' is not supported (gpt2, default, smollm, starcoder, refact, ",
+  file.check(false, "pre-tokenizer ", in_quotes(name), " is not supported (gpt2, default, smollm, starcoder, refact, ",
              "command-r, codeshell, exaone and minerva are)");
   return PreTokenizer::gpt2;
 }
@@ -63,11 +64,11 @@ std::unordered_map<std::uint64_t, std::int32_t> read_merge_ranks(const GgufFile&
     const std::string_view m = merges[i];
     const std::size_t space = m.find(' ');
     file.check(space != std::string_view::npos && m.find(' ', space + 1) == std::string_view::npos, "merge ", i,
-               " ('", m, "') is not two tokens separated by one space");
+               " (", in_quotes(m), ") is not two tokens separated by one space");
     const std::string_view left = m.substr(0, space), right = m.substr(space + 1);
     merged.assign(left).append(right);
     const auto l = t.find(left), r = t.find(right), lr = t.find(merged);
-    file.check(l && r && lr, "merge ", i, " ('", m, "') names a token missing from the vocabulary");
+    file.check(l && r && lr, "merge ", i, " (", in_quotes(m), ") names a token missing from the vocabulary");
     ranks.emplace(pair_key(*l, *r), std::int32_t(i));  // the first of duplicates wins
   }
   return ranks;
@@ -80,7 +81,7 @@ Tokenizer Tokenizer::from_gguf(const GgufFile& file) {
   const auto model = file.get<std::string_view>("tokenizer.ggml.model");
   if (model == "gpt2") t.model_ = Model::byte_level_bpe;
   else if (model == "llama") t.model_ = Model::sentencepiece_bpe;
-  else file.check(false, "tokenizer model '", model, "' is not supported (gpt2 and llama are)");
+  else file.check(false, "tokenizer model ", in_quotes(model), " is not supported (gpt2 and llama are)");
   const bool spm = t.model_ == Model::sentencepiece_bpe;
 
   const auto tokens = file.get<std::vector<std::string_view>>("tokenizer.ggml.tokens");

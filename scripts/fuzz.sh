@@ -34,7 +34,7 @@ DSO_EXTRA_PACKAGES="clang libclang-rt-dev" DSO_BUILD_DIR="$build" \
 
 export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
-declare -A max_len=([channel_config]=4096 [gguf]=16384 [cli]=512)
+declare -A max_len=([channel_config]=4096 [gguf]=16384 [cli]=512 [report_line]=2048)
 failed=0
 for t in "${targets[@]}"; do
   [ -d "fuzz/corpus/$t" ] || { echo "fuzz: no seed corpus fuzz/corpus/$t" >&2; exit 1; }

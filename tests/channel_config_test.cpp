@@ -4,10 +4,13 @@
 #include "calibration/channel_config.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <numeric>
@@ -301,6 +304,77 @@ TEST(ChannelConfig, RefusesADirectoryByName) {
   }
   std::filesystem::remove_all(dir);
 }
+
+TEST(ChannelConfig, LimitsAreCheckedBeforeDeepParsing) {
+  const std::string config = R"({"model.layers.0.self_attn.k_proj": [[0, 1]]})";
+  const auto refusal = [&](const std::string& text, const calibration::ChannelConfigLimits& limits) {
+    try {
+      calibration::parse_channel_config(text, "limits.json", limits);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_EQ(refusal(config, {std::int64_t(config.size()), 3}), "") << "a config at its limits is refused";
+  EXPECT_EQ(refusal(config, {std::int64_t(config.size()) - 1, 3}),
+            "limits.json: channel config of " + std::to_string(config.size()) + " bytes is larger than the " +
+                std::to_string(config.size() - 1) + " bytes allowed");
+  EXPECT_EQ(refusal(config, {std::int64_t(config.size()), 2}), "limits.json: channel config nests deeper than 2 levels");
+  std::string long_list = R"({"x": [0)";
+  for (int i = 1; i <= 1 << 16; ++i) long_list += ",0";
+  EXPECT_EQ(refusal(long_list + "]}", {}), "limits.json: channel config has a list or object of more than 65536 entries");
+  // Deeper than any stack: refused at its 17th level, never built.
+  const std::string deep = std::string(1000000, '[') + std::string(1000000, ']');
+  EXPECT_EQ(refusal(deep, {}), "limits.json: channel config nests deeper than 16 levels");
+}
+
+TEST(ChannelConfig, RefusesALayerKeyThatIsNotPrintableNamingItEscaped) {
+  try {
+    calibration::parse_channel_config(R"({"model.layers.0.self_attn.k\u0000\u001b[2J": [[0, 1]]})", "keys.json");
+    FAIL() << "accepted a key with a NUL and an escape sequence";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "keys.json: key 'model.layers.0.self_attn.k\\x00\\x1b[2J' holds characters that are not printable text");
+  }
+}
+
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+// Under a memory limit, a large config once ended in std::bad_alloc thrown
+// while unwinding (std::terminate). In a child, whose address space is
+// capped a little above what it uses; not under sanitizers, whose shadow
+// memory does not fit such a cap.
+TEST(ChannelConfig, ALargeConfigBeyondTheMemoryLimitIsAnError) {
+  // 4000 lists of 2000 channels: each list within the bounds, the whole far past the cap.
+  std::string text = "{";
+  for (int k = 0; k < 4000; ++k) {
+    text += (k ? ", \"x" : "\"x") + std::to_string(k) + "\": [1";
+    for (int i = 1; i < 2000; ++i) text += ", 1";
+    text += "]";
+  }
+  text += "}";
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    long pages = 0;
+    std::ifstream("/proc/self/statm") >> pages;
+    const rlim_t cap = rlim_t(pages) * rlim_t(::sysconf(_SC_PAGESIZE)) + (rlim_t(64) << 20);
+    const struct rlimit limit{cap, cap};
+    if (::setrlimit(RLIMIT_AS, &limit) != 0) ::_exit(10);
+    try {
+      calibration::parse_channel_config(text, "large.json");
+    } catch (const Error& e) {
+      ::_exit(std::string(e.what()).find("large.json: not enough memory to read the channel config") == 0 ? 0 : 11);
+    } catch (...) {
+      ::_exit(12);
+    }
+    ::_exit(13);  // parsed within the cap: the test proves nothing
+  }
+  int raw = 0;
+  ASSERT_EQ(::waitpid(child, &raw, 0), child);
+  ASSERT_TRUE(WIFEXITED(raw)) << "ended by signal " << WTERMSIG(raw);
+  EXPECT_EQ(WEXITSTATUS(raw), 0) << "10: no cap, 11: another error, 12: another exception, 13: no error";
+}
+#endif
 
 // Naive rank aggregation: order the channels by the sum over the group of
 // each channel's position in that head's list (absent: one past the end).

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -51,12 +52,14 @@ std::string read_file(const fs::path& path) {
 }
 
 // The tool's process, with stdout and stderr going to files of `dir` so that
-// neither pipe can fill and stall it.
+// neither pipe can fill and stall it; stdout goes to `stdout_path` instead
+// where one is given (/dev/full), and is then not read back.
 class ToolProcess {
  public:
   // `launcher` (a program and its arguments) runs the tool where given, e.g. a shell that lowers a limit first.
-  ToolProcess(const std::vector<std::string>& args, const fs::path& dir, const std::vector<std::string>& launcher = {})
-      : out_(dir / "stdout"), err_(dir / "stderr") {
+  ToolProcess(const std::vector<std::string>& args, const fs::path& dir, const fs::path& stdout_path = {},
+              const std::vector<std::string>& launcher = {})
+      : out_(stdout_path.empty() ? dir / "stdout" : stdout_path), read_out_(stdout_path.empty()), err_(dir / "stderr") {
     std::vector<std::string> words = launcher;
     words.push_back(DSO_TOOL_PATH);
     words.insert(words.end(), args.begin(), args.end());
@@ -98,7 +101,7 @@ class ToolProcess {
       if (std::chrono::steady_clock::now() > deadline) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    run.out = read_file(out_);
+    if (read_out_) run.out = read_file(out_);
     run.err = read_file(err_);
     return run;
   }
@@ -114,7 +117,9 @@ class ToolProcess {
 
  private:
   pid_t pid_ = -1;
-  fs::path out_, err_;
+  fs::path out_;
+  bool read_out_;
+  fs::path err_;
 };
 
 class CliErrors : public testing::Test {
@@ -137,19 +142,20 @@ class CliErrors : public testing::Test {
     return path;
   }
 
-  ToolRun run(const std::vector<std::string>& args, const std::vector<std::string>& launcher = {}) const {
-    ToolProcess tool(args, dir_, launcher);
+  ToolRun run(const std::vector<std::string>& args, const fs::path& stdout_path = {},
+              const std::vector<std::string>& launcher = {}) const {
+    ToolProcess tool(args, dir_, stdout_path, launcher);
     if (tool.pid() <= 0) return {};
     return tool.wait(std::chrono::seconds(120));
   }
 
   // The contract of every user error: status 2, one line naming the problem.
   void expect_user_error(const std::vector<std::string>& args, const std::vector<std::string>& names,
-                         const std::vector<std::string>& launcher = {}) const {
+                         const fs::path& stdout_path = {}, const std::vector<std::string>& launcher = {}) const {
     std::string command;
     for (const std::string& a : args) command += " " + a;
     SCOPED_TRACE("dsoffload" + command);
-    const ToolRun r = run(args, launcher);
+    const ToolRun r = run(args, stdout_path, launcher);
     EXPECT_EQ(r.status, 2) << r.err;
     expect_one_line(r.err, "dsoffload: error: ");
     for (const std::string& name : names) EXPECT_NE(r.err.find(name), std::string::npos) << "lacks '" << name << "'";
@@ -158,11 +164,12 @@ class CliErrors : public testing::Test {
 
   // The same for a run that reports progress on stderr before it finds the
   // problem: the refusal is its last line.
-  void expect_refusal_after_progress(const std::vector<std::string>& args, const std::vector<std::string>& names) const {
+  void expect_refusal_after_progress(const std::vector<std::string>& args, const std::vector<std::string>& names,
+                                     const fs::path& stdout_path = {}) const {
     std::string command;
     for (const std::string& a : args) command += " " + a;
     SCOPED_TRACE("dsoffload" + command);
-    const ToolRun r = run(args);
+    const ToolRun r = run(args, stdout_path);
     EXPECT_EQ(r.status, 2) << r.err;
     ASSERT_FALSE(r.err.empty());
     const std::size_t last = r.err.rfind('\n', r.err.size() - 2);
@@ -221,7 +228,7 @@ TEST_F(CliErrors, MissingOrUnreadableFiles) {
   expect_user_error({"inspect-config", dir_.string()}, {"cannot read channel config", "is a directory"});
   expect_user_error({"inspect-model", (dir_ / "absent.gguf").string()},
                     {"cannot open", "absent.gguf", "No such file or directory"});
-  expect_user_error({"inspect-model", dir_.string()}, {"is not a regular file"});
+  expect_user_error({"inspect-model", dir_.string()}, {"cannot open", "it is a directory, not a regular file"});
   expect_user_error({"inspect-model", file("empty.gguf", std::string()).string()}, {"empty.gguf", "is empty"});
 }
 
@@ -407,7 +414,7 @@ TEST_F(CliErrors, AddressSpaceLimitRefusesARunNamingIt) {
     GTEST_SKIP() << "needs 4 GiB available, so that only the address-space limit refuses";
   const std::vector<std::string> launcher{"/bin/sh", "-c", "ulimit -v " + std::to_string(limit_kib) + " && exec \"$0\" \"$@\""};
   expect_user_error({"bench", "--backend", "cpu", "--shape", "smollm2-135m", "--context", "64K", "--policy", "ds_offload"},
-                    {"of host memory", "left under the address-space limit (RLIMIT_AS, ulimit -v)"}, launcher);
+                    {"of host memory", "left under the address-space limit (RLIMIT_AS, ulimit -v)"}, {}, launcher);
 }
 
 TEST_F(CliErrors, ContextPastCapacity) {
@@ -495,6 +502,106 @@ TEST_F(CliErrors, CtrlCStopsTheModelPrefillOfABenchmark) {
                                                 "30, token [0-9]+ of 8192\n")))
       << r.err;
   EXPECT_EQ(r.out, "");
+}
+
+TEST_F(CliErrors, InputsThatAreNotRegularFilesAreRefusedWithoutBlocking) {
+  const fs::path fifo = dir_ / "fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  // Each of these waited forever for a writer to the FIFO.
+  expect_user_error({"inspect-model", fifo.string()}, {"cannot open", "it is a FIFO, not a regular file"});
+  expect_user_error({"inspect-config", fifo.string()}, {"cannot read channel config", "it is a FIFO, not a regular file"});
+  expect_user_error({"perplexity", "--model", "smollm2-135m", "--text", fifo.string(), "--context", "64"},
+                    {"cannot open the text file", "it is a FIFO"});
+  // Read until memory ran out, and only after the model had loaded.
+  expect_user_error({"perplexity", "--model", "smollm2-135m", "--text", "/dev/zero", "--context", "64"},
+                    {"cannot open the text file '/dev/zero': it is a character device, not a regular file"});
+  const fs::path big = file("big.txt", "x");
+  fs::resize_file(big, std::uintmax_t(1) << 30);  // sparse
+  expect_user_error({"calibrate", "--model", "smollm2-135m", "--text", big.string(), "--out", (dir_ / "c.json").string()},
+                    {"big.txt", "holds 1073741824 bytes, more than the 268435456 bytes a text file may have"});
+}
+
+TEST_F(CliErrors, OutputsThatCannotBeWrittenAreRefusedBeforeAnyWork) {
+  const std::string text = file("text.txt", "Some text.").string();
+  const std::string model = file("model.gguf", "weights").string();
+  // The model named does not exist: the output must be refused before it is looked for.
+  expect_user_error({"calibrate", "--model", "no-such-model", "--text", text, "--out", (dir_ / "nodir" / "c.json").string()},
+                    {"cannot write the channel config", "nodir", "its folder", "No such file or directory"});
+  expect_user_error({"calibrate", "--model", "no-such-model", "--text", text, "--out", "/proc/c.json"},
+                    {"cannot write the channel config '/proc/c.json': cannot create a file in '/proc'"});
+  expect_user_error({"eval", "--model", "no-such-model", "--text", text, "--markdown", dir_.string()},
+                    {"cannot write the --markdown file", "it is a directory"});
+  expect_user_error({"soak", "--shape", "smollm2-135m", "--json", (dir_ / "nodir" / "s.jsonl").string()},
+                    {"cannot write the --json file", "its folder"});
+  expect_user_error({"passkey", "--model", "no-such-model", "--markdown", (dir_ / "nodir" / "p.md").string()},
+                    {"cannot write the --markdown file", "its folder"});
+}
+
+TEST_F(CliErrors, AnOutputThatIsAnInputIsRefusedAndTheInputKept) {
+  const std::string text = file("text.txt", "Some text.").string();
+  const std::string model = file("model.gguf", "weights").string();
+  // Another spelling of the same file: files are compared, not names.
+  expect_user_error({"calibrate", "--model", "smollm2-135m", "--text", text, "--out", (dir_ / "." / "text.txt").string()},
+                    {"cannot write the channel config", "it is the input '" + text + "' of this run"});
+  expect_user_error({"eval", "--model", model, "--text", text, "--json", model}, {"it is the input '" + model + "'"});
+  expect_user_error({"eval", "--model", model, "--text", text, "--channels", text, "--markdown", text},
+                    {"it is the input '" + text + "'"});
+  expect_user_error({"soak", "--model", model, "--json", model}, {"it is the input '" + model + "'"});
+  expect_user_error({"eval", "--model", "no-such-model", "--text", text, "--json", (dir_ / "r").string(), "--markdown",
+                     (dir_ / "." / "r").string()},
+                    {"the --json file and the --markdown file name the same file"});
+  EXPECT_EQ(read_file(text), "Some text.");
+  EXPECT_EQ(read_file(model), "weights");
+}
+
+TEST_F(CliErrors, OutputLostToAFullDiskIsAnError) {
+  expect_user_error({"inspect-config", file("config.json", config_text()).string()},
+                    {"cannot write to standard output: No space left on device"}, "/dev/full");
+  expect_refusal_after_progress({"soak", "--backend", "cpu", "--shape", "smollm2-135m", "--context", "32", "--steps", "2",
+                               "--sample-every", "1", "--json", "/dev/full"},
+                              {"cannot write the --json file '/dev/full': No space left on device"}, dir_ / "soak.out");
+  if (!fs::exists(test::smollm2_path())) GTEST_SKIP() << test::smollm2_path() << " is absent: the rest needs it";
+  expect_user_error({"generate", "--model", test::smollm2_path(), "--prompt", "Hi", "--max-new", "2", "--backend", "cpu"},
+                    {"cannot write to standard output: No space left on device"}, "/dev/full");
+  std::string words;
+  for (int i = 0; i < 200; ++i) words += "the river ran past the mill. ";
+  expect_refusal_after_progress({"eval", "--model", test::smollm2_path(), "--text", file("words.txt", words).string(),
+                               "--context", "64", "--windows", "1", "--score-tokens", "2", "--families", "random",
+                               "--budgets", "4", "--channel-divisors", "16", "--backend", "cpu", "--json", "/dev/full"},
+                              {"cannot write the --json file '/dev/full': No space left on device"}, dir_ / "eval.out");
+}
+
+TEST_F(CliErrors, ChannelConfigsTooDeepOrTooLarge) {
+  // A channel entry nested 100000 deep overflowed the stack while the error message was made.
+  const std::string deep = R"({"model.layers.0.self_attn.k_proj": [[)" + std::string(100000, '[') +
+                           std::string(100000, ']') + "]]}";
+  expect_user_error({"inspect-config", file("deep.json", deep).string()},
+                    {"deep.json", "channel config nests deeper than 16 levels"});
+  const fs::path big = file("big.json", "{");
+  fs::resize_file(big, std::uintmax_t(1) << 30);  // sparse
+  expect_user_error({"inspect-config", big.string()},
+                    {"big.json", "holds 1073741824 bytes, more than the 67108864 bytes a channel config may have"});
+  // A list where a channel belongs is named, not printed whole.
+  std::string long_list = "[1";
+  for (int i = 0; i < 5000; ++i) long_list += ", 1";
+  expect_user_error({"inspect-config", file("nested.json", R"({"model.layers.0.self_attn.k_proj": [[)" + long_list +
+                                                              "]]]}").string()},
+                    {"nested.json", "entry 0 is a list, not a channel index"});
+}
+
+TEST_F(CliErrors, MessagesAreCappedAndPrintable) {
+  const std::string hostile = std::string("gpt\x1b[2J\x07") + '\0' + "after the NUL";
+  const ToolRun r = run({"inspect-model", file("hostile.gguf", llama_file(hostile).build()).string()});
+  EXPECT_EQ(r.status, 2);
+  expect_one_line(r.err, "dsoffload: error: ");
+  EXPECT_NE(r.err.find("general.architecture is 'gpt\\x1b[2J\\x07\\x00after the NUL'"), std::string::npos) << r.err;
+  for (char c : r.err.substr(0, r.err.size() - 1))
+    EXPECT_GE(static_cast<unsigned char>(c), 0x20) << "a control character reached the terminal";
+  const ToolRun long_run = run({"inspect-model", file("long.gguf", llama_file(std::string(100000, 'a')).build()).string()});
+  EXPECT_EQ(long_run.status, 2);
+  expect_one_line(long_run.err, "dsoffload: error: ");
+  EXPECT_LT(long_run.err.size(), 500u) << long_run.err;
+  EXPECT_NE(long_run.err.find(" more bytes cut)"), std::string::npos) << long_run.err;
 }
 
 }  // namespace
