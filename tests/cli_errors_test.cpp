@@ -315,13 +315,15 @@ TEST_F(CliErrors, CountOptionsRefuseWhatIsNoCount) {
                     {"--max-new: must be at least 1, got 0"});
   expect_user_error({"generate", "--model", "llama-2-7b", "--prompt", "hi", "--r", "0"}, {"--r: must be at least 1, got 0"});
   expect_user_error({"perplexity", "--model", "llama-2-7b", "--text", text, "--context", ""},
-                    {"--context: '' is not a whole number"});
+                    {"--context: '' is not a token count"});
+  expect_user_error({"perplexity", "--model", "llama-2-7b", "--text", text, "--context", "0"},
+                    {"--context: context must be at least 1 token, got '0'"});
   expect_user_error({"perplexity", "--model", "llama-2-7b", "--text", text, "--context", "8", "--max-windows", "-1"},
                     {"--max-windows: must not be negative, got -1"});
   expect_user_error({"eval", "--model", "llama-2-7b", "--text", text, "--windows", "0"}, {"--windows: must be at least 1, got 0"});
   expect_user_error({"eval", "--model", "llama-2-7b", "--text", text, "--budgets", "0"}, {"--budgets: must be at least 1, got 0"});
   expect_user_error({"passkey", "--model", "llama-2-7b", "--trials", "0"}, {"--trials: must be at least 1, got 0"});
-  expect_user_error({"passkey", "--model", "llama-2-7b", "--contexts", "-5"}, {"--contexts: must be at least 1, got -5"});
+  expect_user_error({"passkey", "--model", "llama-2-7b", "--contexts", "-5"}, {"--contexts: '-5' is not a token count"});
   expect_user_error({"calibrate", "--model", "llama-2-7b", "--text", text, "--out", "x.json", "--block", "0"},
                     {"--block: must be at least 1, got 0"});
   expect_user_error({"spec-accuracy", "--model", "llama-2-7b", "--text", text, "--steps", ""},
