@@ -4,7 +4,7 @@
 // numbers: every element is a hash of (seed, tensor, layer, row, head, channel).
 #include <cstdint>
 
-#include "gpu/rows.h"  // DSO_HOST_DEVICE
+#include "core/host_device.h"
 
 namespace dso::cli {
 

@@ -12,12 +12,8 @@
 #include <cstdint>
 
 #include "core/error.h"
+#include "core/host_device.h"
 
-#if defined(__CUDACC__)
-#define DSO_HOST_DEVICE __host__ __device__
-#else
-#define DSO_HOST_DEVICE
-#endif
 
 namespace dso {
 

@@ -12,13 +12,9 @@
 #include <cstdint>
 #include <memory>
 
+#include "core/host_device.h"
 #include "model/llama_config.h"
 
-#if defined(__CUDACC__)
-#define DSO_HOST_DEVICE __host__ __device__
-#else
-#define DSO_HOST_DEVICE
-#endif
 
 namespace dso {
 

@@ -9,19 +9,10 @@
 #include "core/kv_format.h"
 #include "core/error.h"
 #include "support/engine_cases.h"
+#include "support/error_of.h"
 
 namespace dso::test {
 namespace {
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 TEST(KVFormat, SizesAndTheFormatOfEachDtype) {
   EXPECT_EQ(kv_format_size(KVFormat::f16), 2);

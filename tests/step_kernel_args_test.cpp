@@ -12,18 +12,12 @@
 #include "gpu/window_assembly.h"
 #include "gpu/window_ring.h"
 
+#include "support/error_of.h"
+
 namespace dso {
 namespace {
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::error_of;
 
 constexpr DType kUnhandled = DType(7);
 
