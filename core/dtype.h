@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "core/error.h"
+
 namespace dso {
 
 enum class DType : std::uint8_t { f16, bf16 };
@@ -88,17 +90,37 @@ constexpr DType dtype_of<BFloat16>() {
   return DType::bf16;
 }
 
-constexpr std::string_view dtype_name(DType t) { return t == DType::f16 ? "f16" : "bf16"; }
+// A DType value that no case below handles (a cast from outside the enum, or
+// a dtype added without its case) is refused, named, instead of being taken
+// for another.
+[[noreturn]] inline void unhandled_dtype(DType t) { fail("dtype ", int(t), " is not handled"); }
 
-// Bytes of one element; both storage types are 16-bit.
-constexpr int dtype_size(DType) { return 2; }
+inline std::string_view dtype_name(DType t) {
+  switch (t) {
+    case DType::f16: return "f16";
+    case DType::bf16: return "bf16";
+  }
+  unhandled_dtype(t);
+}
+
+// Bytes of one element.
+inline int dtype_size(DType t) {
+  switch (t) {
+    case DType::f16: return sizeof(Half);
+    case DType::bf16: return sizeof(BFloat16);
+  }
+  unhandled_dtype(t);
+}
 static_assert(sizeof(Half) == 2 && sizeof(BFloat16) == 2);
 
 // Turns a runtime dtype into a template parameter, in one place.
 template <class F>
 decltype(auto) dispatch_dtype(DType t, F&& f) {
-  if (t == DType::f16) return f(Half{});
-  return f(BFloat16{});
+  switch (t) {
+    case DType::f16: return f(Half{});
+    case DType::bf16: return f(BFloat16{});
+  }
+  unhandled_dtype(t);
 }
 
 }  // namespace dso

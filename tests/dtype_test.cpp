@@ -10,6 +10,7 @@
 #include <random>
 
 #include "core/dtype.h"
+#include "support/error_of.h"
 
 namespace dso {
 namespace {
@@ -48,6 +49,20 @@ TEST(DType, BFloat16WidensExactly) {
     const float f = to_float(BFloat16{std::uint16_t(b)});
     if (!std::isnan(f)) ASSERT_EQ(from_float<BFloat16>(f).bits, b);
   }
+}
+
+// A value outside the enum was taken for bf16 by the dispatch and given a
+// size of 2 whatever it was.
+TEST(DType, AValueNoCaseHandlesIsRefusedByName) {
+  const DType unknown = DType(7);
+  EXPECT_EQ(dtype_size(DType::f16), 2);
+  EXPECT_EQ(dtype_size(DType::bf16), 2);
+  EXPECT_EQ(dtype_name(DType::bf16), "bf16");
+  EXPECT_EQ(dispatch_dtype(DType::f16, [](auto tag) { return dtype_of<decltype(tag)>(); }), DType::f16);
+  EXPECT_EQ(dispatch_dtype(DType::bf16, [](auto tag) { return dtype_of<decltype(tag)>(); }), DType::bf16);
+  EXPECT_EQ(test::error_of([&] { dtype_size(unknown); }), "dtype 7 is not handled");
+  EXPECT_EQ(test::error_of([&] { dtype_name(unknown); }), "dtype 7 is not handled");
+  EXPECT_EQ(test::error_of([&] { dispatch_dtype(unknown, [](auto) { return 0; }); }), "dtype 7 is not handled");
 }
 
 }  // namespace
