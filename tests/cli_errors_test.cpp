@@ -115,6 +115,15 @@ class ToolProcess {
     return false;
   }
 
+  // Waits up to `limit` until the process catches `signal`: sent before
+  // that, it would end the tool the default way.
+  bool awaits(int signal, std::chrono::seconds limit) const {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!catches(signal) && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    return catches(signal);
+  }
+
  private:
   pid_t pid_ = -1;
   fs::path out_;
@@ -458,11 +467,7 @@ TEST_F(CliErrors, CtrlCStopsABenchmarkAtAStepBoundary) {
                     "ds_offload,flexgen"},
                    dir_);
   ASSERT_GT(tool.pid(), 0);
-  // SIGINT before the handler is in place would end the tool the default way.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (!tool.catches(SIGINT) && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  ASSERT_TRUE(tool.catches(SIGINT)) << "the tool never installed its SIGINT handler";
+  ASSERT_TRUE(tool.awaits(SIGINT, std::chrono::seconds(60))) << "the tool never installed its SIGINT handler";
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   const auto sent = std::chrono::steady_clock::now();
   ASSERT_EQ(::kill(tool.pid(), SIGINT), 0);
@@ -487,10 +492,7 @@ TEST_F(CliErrors, CtrlCStopsTheModelPrefillOfABenchmark) {
                     "--policy", "ds_offload"},
                    dir_);
   ASSERT_GT(tool.pid(), 0);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (!tool.catches(SIGINT) && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  ASSERT_TRUE(tool.catches(SIGINT)) << "the tool never installed its SIGINT handler";
+  ASSERT_TRUE(tool.awaits(SIGINT, std::chrono::seconds(60))) << "the tool never installed its SIGINT handler";
   std::this_thread::sleep_for(std::chrono::seconds(2));  // the model loaded, its prefill under way
   const auto sent = std::chrono::steady_clock::now();
   ASSERT_EQ(::kill(tool.pid(), SIGINT), 0);
